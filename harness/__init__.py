@@ -1,0 +1,1 @@
+"""The chaos harness: fault injection, scenarios, runner, load, gates, reports, CLI, pytest plugin."""

@@ -1,0 +1,30 @@
+"""The ``harness`` command: a thin face over the runner, the embedded Toxiproxy and the stubs.
+
+Each concern registers its own commands from its own module (``harness/commands/*.py``); this file
+only builds the group, so adding a command never means editing a long list of unrelated code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import version
+
+import click
+
+# Modules that each expose ``register(group)``; listed explicitly so the CLI's surface is reviewable.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("resilience-harness"), prog_name="harness")
+def cli() -> None:
+    """Chaos and failure-injection harness for Python services."""
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(cli)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

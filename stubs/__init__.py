@@ -1,0 +1,1 @@
+"""The built-in platform to break: stub upstreams and the gateway (system under test)."""
