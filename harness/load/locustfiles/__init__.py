@@ -1,0 +1,1 @@
+"""Locustfiles loaded by Locust child processes only (they import ``locust``)."""
