@@ -7,25 +7,49 @@ Hierarchy::
           ├── CircuitBreakerError         503, carries name, state and retry_after
           ├── RetryError                  502, the retry gave up; ``__cause__`` is the last error
           │    └── UpstreamTimeoutError   504, the last attempt timed out
-          └── RetryBudgetExhaustedError   503, retries refused to stop a retry storm
+          ├── RetryBudgetExhaustedError   503, retries refused to stop a retry storm
+          ├── UpstreamUnavailableError    502, the upstream could not be reached at all
+          ├── InvalidRequestError         400, the application rejected the request's content
+          ├── AuthenticationError         401, who is calling is unknown
+          ├── PermissionDeniedError       403, the caller may not do this
+          ├── NotFoundError               404
+          ├── ConflictError               409, the request clashes with the current state
+          └── RateLimitedError            429, carries retry_after
 
 Each class states its metadata as class attributes, so a subclass inherits its parent's mapping
-and applications add their own types by subclassing :class:`ResilienceError`.
+and applications add their own types by subclassing :class:`ResilienceError`. Exception classes
+the application does not own (a driver's, an HTTP client's) are mapped once, at the edge, with
+:func:`register_error`; :func:`error_spec` resolves any exception by walking its MRO, so a
+subclass inherits the mapping of its nearest registered or taxonomy ancestor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import re
+import threading
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "Category",
     "CircuitBreakerError",
+    "ConflictError",
+    "ErrorSpec",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
     "ResilienceError",
     "RetryBudgetExhaustedError",
     "RetryError",
     "Severity",
     "UpstreamTimeoutError",
+    "UpstreamUnavailableError",
+    "error_spec",
+    "register_error",
+    "unregister_error",
 ]
 
 
@@ -55,7 +79,9 @@ class ResilienceError(Exception):
     """Base of every error this library raises on purpose.
 
     ``code`` is stable across versions and languages; clients may branch on it. ``message`` is the
-    human text (the middleware may translate it by code); ``context`` holds safe, structured facts.
+    human text for logs (the middleware answers with the catalog message for ``code`` instead);
+    ``context`` holds structured facts for logs. Set ``expose_message = True`` on a subclass whose
+    messages are written for clients: the middleware then sends ``message`` as the detail.
     """
 
     code: ClassVar[str] = "RESILIENCE_ERROR"
@@ -63,6 +89,7 @@ class ResilienceError(Exception):
     severity: ClassVar[Severity] = Severity.ERROR
     retryable: ClassVar[bool] = False
     http_status: ClassVar[int] = 500
+    expose_message: ClassVar[bool] = False
 
     def __init__(self, message: str = "", **context: Any) -> None:
         super().__init__(message or self.code)
@@ -123,3 +150,207 @@ class RetryBudgetExhaustedError(ResilienceError):
     severity = Severity.WARNING
     retryable = True
     http_status = 503
+
+
+class UpstreamUnavailableError(ResilienceError):
+    """The upstream could not be reached (connection refused or reset, DNS failure)."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    category = Category.UPSTREAM_UNAVAILABLE
+    severity = Severity.ERROR
+    retryable = True
+    http_status = 502
+
+
+class InvalidRequestError(ResilienceError):
+    """The application rejected the request's content after it passed schema validation."""
+
+    code = "INVALID_REQUEST"
+    category = Category.VALIDATION
+    severity = Severity.INFO
+    http_status = 400
+
+
+class AuthenticationError(ResilienceError):
+    """The caller did not prove who it is."""
+
+    code = "UNAUTHENTICATED"
+    category = Category.AUTH
+    severity = Severity.INFO
+    http_status = 401
+
+
+class PermissionDeniedError(ResilienceError):
+    """The caller is known but may not do this."""
+
+    code = "FORBIDDEN"
+    category = Category.AUTH
+    severity = Severity.INFO
+    http_status = 403
+
+
+class NotFoundError(ResilienceError):
+    """The addressed resource does not exist."""
+
+    code = "NOT_FOUND"
+    category = Category.NOT_FOUND
+    severity = Severity.INFO
+    http_status = 404
+
+
+class ConflictError(ResilienceError):
+    """The request clashes with the resource's current state (duplicate, stale version)."""
+
+    code = "CONFLICT"
+    category = Category.CONFLICT
+    severity = Severity.INFO
+    http_status = 409
+
+
+class RateLimitedError(ResilienceError):
+    """The caller sent too much; ``retry_after`` seconds (0 = unknown) becomes ``Retry-After``."""
+
+    code = "RATE_LIMITED"
+    category = Category.RATE_LIMIT
+    severity = Severity.INFO
+    retryable = True
+    http_status = 429
+
+    def __init__(self, message: str = "", *, retry_after: float = 0.0, **context: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **context)
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """How one exception type is answered over HTTP.
+
+    ``code`` is the stable machine-readable name (``UPPER_SNAKE``), ``http_status`` is 400..599,
+    ``expose_message`` says whether ``str(exc)`` is written for clients (default: it is not, and
+    only the catalog message for ``code`` leaves the process).
+    """
+
+    code: str
+    http_status: int
+    category: Category
+    severity: Severity
+    retryable: bool = False
+    expose_message: bool = False
+
+    def __post_init__(self) -> None:
+        if not _CODE_RE.fullmatch(self.code):
+            raise ValueError(f"code must be UPPER_SNAKE_CASE (A-Z, 0-9, _), got {self.code!r}")
+        if isinstance(self.http_status, bool) or not isinstance(self.http_status, int):
+            raise TypeError(f"http_status must be an int, got {self.http_status!r}")
+        if not 400 <= self.http_status <= 599:
+            raise ValueError(f"http_status must be an error status in 400..599, got {self.http_status}")
+
+    @classmethod
+    def of(cls, exc_type: type[ResilienceError]) -> ErrorSpec:
+        """The spec a taxonomy class declares through its class attributes."""
+        return cls(
+            code=exc_type.code,
+            http_status=exc_type.http_status,
+            category=exc_type.category,
+            severity=exc_type.severity,
+            retryable=exc_type.retryable,
+            expose_message=exc_type.expose_message,
+        )
+
+
+_CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+# Registered mappings, keyed by class or by "module.QualName" so that foreign libraries are
+# mapped without importing them. Writes take the lock; lookups read the dicts directly.
+_by_class: dict[type[BaseException], ErrorSpec] = {}
+_by_name: dict[str, ErrorSpec] = {}
+_lock = threading.Lock()
+
+
+def _category_for_status(status: int) -> Category:
+    """The category a bare status implies: 404 not found, 429 rate limit, 504 timeout, ..."""
+    named = {
+        401: Category.AUTH,
+        403: Category.AUTH,
+        404: Category.NOT_FOUND,
+        409: Category.CONFLICT,
+        429: Category.RATE_LIMIT,
+        502: Category.UPSTREAM_UNAVAILABLE,
+        503: Category.UPSTREAM_UNAVAILABLE,
+        504: Category.TIMEOUT,
+    }
+    return named.get(status, Category.VALIDATION if status < 500 else Category.INTERNAL)
+
+
+def register_error(
+    exc_class: type[BaseException] | str,
+    *,
+    code: str,
+    status: int,
+    category: Category | None = None,
+    severity: Severity | None = None,
+    retryable: bool = False,
+    expose_message: bool = False,
+) -> ErrorSpec:
+    """Map an exception class (or its dotted ``"module.QualName"``) to an HTTP answer.
+
+    Use a dotted name for a library you do not want to import eagerly, e.g.
+    ``register_error("httpx.ReadTimeout", code="UPSTREAM_TIMEOUT", status=504)``. ``category``
+    defaults from the status (404 not found, 429 rate limit, 502/503 upstream unavailable, 504
+    timeout, other 4xx validation, other 5xx internal); ``severity`` defaults to ``INFO`` for 4xx
+    and ``ERROR`` for 5xx. A later registration for the same class replaces the earlier one.
+    Subclasses inherit the mapping (nearest ancestor in the MRO wins).
+    """
+    if isinstance(exc_class, str):
+        if "." not in exc_class:
+            raise ValueError(f"a dotted 'module.QualName' is required, got {exc_class!r}")
+    elif not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
+        raise TypeError(f"exc_class must be an exception class or a dotted name, got {exc_class!r}")
+    spec = ErrorSpec(
+        code=code,
+        http_status=status,
+        category=category if category is not None else _category_for_status(status),
+        severity=severity if severity is not None else (Severity.INFO if status < 500 else Severity.ERROR),
+        retryable=retryable,
+        expose_message=expose_message,
+    )
+    with _lock:
+        if isinstance(exc_class, str):
+            _by_name[exc_class] = spec
+        else:
+            _by_class[exc_class] = spec
+    return spec
+
+
+def unregister_error(exc_class: type[BaseException] | str) -> None:
+    """Forget a mapping made with :func:`register_error`; unknown keys are ignored."""
+    with _lock:
+        if isinstance(exc_class, str):
+            _by_name.pop(exc_class, None)
+        else:
+            _by_class.pop(exc_class, None)
+
+
+def error_spec(exc: BaseException) -> ErrorSpec | None:
+    """The spec for ``exc``: the nearest registered or taxonomy class in its MRO, else ``None``.
+
+    ``None`` means "unexpected": the middleware answers a generic 500 and logs the full error.
+    """
+    for klass in type(exc).__mro__:
+        spec = _by_class.get(klass)
+        if spec is None and _by_name:
+            spec = _by_name.get(f"{klass.__module__}.{klass.__qualname__}")
+        if spec is not None:
+            return spec
+        if issubclass(klass, ResilienceError):
+            return ErrorSpec.of(klass)
+    return None
+
+
+# Foreign errors translated once, at the edge. httpx rewrites ``__module__`` of its public
+# classes to "httpx", so these names match without importing it.
+register_error("httpx.TimeoutException", code="UPSTREAM_TIMEOUT", status=504, retryable=True)
+register_error("httpx.NetworkError", code="UPSTREAM_UNAVAILABLE", status=502, retryable=True)
+register_error("httpx.RemoteProtocolError", code="UPSTREAM_FAILED", status=502, retryable=True)
+register_error("httpx.HTTPStatusError", code="UPSTREAM_FAILED", status=502)
+register_error(TimeoutError, code="UPSTREAM_TIMEOUT", status=504, retryable=True)
