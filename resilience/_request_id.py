@@ -1,0 +1,54 @@
+"""Request ids: accept a caller's well-formed id or mint one, and make it visible to logging.
+
+The id of the request being handled lives in a :class:`~contextvars.ContextVar`, so any code
+running for that request (including log calls deep in a handler) can read it without passing
+it around; :class:`RequestIdFilter` copies it onto log records as ``record.request_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+__all__ = ["RequestIdFilter", "accept_request_id", "get_request_id", "new_request_id"]
+
+MAX_REQUEST_ID_LENGTH = 128
+"""Longer incoming ids are replaced, so a client cannot bloat log lines or headers."""
+
+# Letters, digits and the punctuation found in UUIDs, ULIDs, W3C trace ids and base64 tokens.
+_WELL_FORMED = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:+/=-]{{0,{MAX_REQUEST_ID_LENGTH - 1}}}")
+
+current_request_id: ContextVar[str | None] = ContextVar("resilience_request_id", default=None)
+
+
+def new_request_id() -> str:
+    """A fresh id: 32 lowercase hex digits (a random UUID4 without dashes)."""
+    return uuid.uuid4().hex
+
+
+def accept_request_id(raw: bytes) -> str | None:
+    """The incoming header value if it is well formed (1..128 safe characters), else ``None``."""
+    if len(raw) > MAX_REQUEST_ID_LENGTH:
+        return None
+    value = raw.decode("latin-1")
+    return value if _WELL_FORMED.fullmatch(value) else None
+
+
+def get_request_id() -> str | None:
+    """The id of the request being handled in this context, or ``None`` outside a request."""
+    return current_request_id.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """Sets ``record.request_id`` (``"-"`` outside a request) so formats can use ``%(request_id)s``.
+
+    Attach it to a handler (``handler.addFilter(RequestIdFilter())``) to cover every logger that
+    propagates to that handler. A record that already carries ``request_id`` keeps it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id.get() or "-"
+        return True

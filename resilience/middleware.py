@@ -1,0 +1,446 @@
+"""FastAPI/Starlette error handling: one error format per service, request ids, nothing leaked.
+
+Two ways in:
+
+- :func:`add_error_handlers` (the seed's entry point) does the whole setup on a FastAPI or
+  Starlette app: it appends :class:`ErrorHandlingMiddleware` as the innermost user middleware (so
+  CORS and other middleware still decorate its 500s) and registers :func:`http_exception_handler`
+  and :func:`validation_exception_handler` for ``HTTPException`` and ``RequestValidationError``.
+- :class:`ErrorHandlingMiddleware` is a pure ASGI middleware for any stack. Alone it covers
+  request ids, the error taxonomy and unexpected exceptions; framework errors that the app's own
+  exception handlers answer keep their format unless those two handlers are registered too.
+
+What an error becomes:
+
+==================================  ===================  ==========================================
+exception                           status               code
+==================================  ===================  ==========================================
+``RequestValidationError``          400 (configurable)   ``VALIDATION_ERROR``, with ``errors``
+``HTTPException(status)``           its status           ``HTTP_<status>``
+taxonomy / :func:`register_error`   from its spec        from its spec (``CIRCUIT_OPEN``, ...)
+anything else                       500                  ``INTERNAL_SERVER_ERROR``, logged in full
+==================================  ===================  ==========================================
+
+The body is the seed's envelope (``application/json``), or RFC 9457 problem details
+(``application/problem+json``) when ``problem_details=True`` or the client's ``Accept`` ranks
+``application/problem+json`` above ``application/json``. Messages come from catalogs keyed by
+code in the language negotiated from ``Accept-Language``, answered in ``Content-Language``.
+Exception text, tracebacks and rejected input never leave the process unless ``debug=True``,
+which is refused when ``ENVIRONMENT``, ``APP_ENV`` or ``ENV`` says ``production``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http
+import json
+import logging
+import math
+import os
+import traceback
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resilience._i18n import CATALOGS, DEFAULT_LANGUAGE, negotiate_language, register_messages
+from resilience._payload import (
+    ENVELOPE_MEDIA_TYPE,
+    PROBLEM_MEDIA_TYPE,
+    ErrorDetail,
+    ErrorResponse,
+    prefers_problem,
+    validation_items,
+)
+from resilience._request_id import (
+    RequestIdFilter,
+    accept_request_id,
+    current_request_id,
+    get_request_id,
+    new_request_id,
+)
+from resilience.errors import ResilienceError, Severity, error_spec
+
+__all__ = [
+    "PRODUCTION_ENV_VARS",
+    "ErrorDetail",
+    "ErrorHandlingMiddleware",
+    "ErrorResponse",
+    "RequestIdFilter",
+    "add_error_handlers",
+    "get_request_id",
+    "http_exception_handler",
+    "register_messages",
+    "validation_exception_handler",
+]
+
+logger = logging.getLogger("resilience.middleware")
+
+PRODUCTION_ENV_VARS = ("ENVIRONMENT", "APP_ENV", "ENV")
+"""Environment variables that, set to ``production`` or ``prod``, make ``debug=True`` an error."""
+
+_PRODUCTION_VALUES = frozenset({"production", "prod"})
+_SCOPE_KEY = "resilience.errors"  # (formatter, request id), for handlers inside the stack
+_LOG_LEVELS = {
+    Severity.INFO: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+    Severity.CRITICAL: logging.CRITICAL,
+}
+_NO_BODY_STATUSES = frozenset({204, 205, 304})
+
+
+class _Outcome:
+    """What an exception means, before language and format are applied."""
+
+    __slots__ = ("code", "detail", "headers", "members", "status")
+
+    def __init__(self, status: int, code: str) -> None:
+        self.status = status
+        self.code = code
+        self.detail: str | None = None
+        self.members: dict[str, Any] = {}
+        self.headers: dict[str, str] = {}
+
+
+class _Formatter:
+    """Turns an exception into a response; shared by the middleware and the two handlers."""
+
+    def __init__(
+        self,
+        *,
+        problem_details: bool = False,
+        debug: bool = False,
+        validation_status: int = 400,
+        default_language: str = DEFAULT_LANGUAGE,
+        problem_type_base: str | None = None,
+    ) -> None:
+        if debug:
+            _refuse_debug_in_production()
+        if isinstance(validation_status, bool) or validation_status not in range(400, 500):
+            raise ValueError(
+                f"validation_status must be a 4xx status such as 400 or 422, got {validation_status!r}"
+            )
+        language = default_language.strip().lower()
+        if language not in CATALOGS.languages():
+            raise ValueError(
+                f"default_language {default_language!r} has no message catalog; "
+                f"available: {sorted(CATALOGS.languages())}"
+            )
+        self.problem_details = problem_details
+        self.debug = debug
+        self.validation_status = validation_status
+        self.default_language = language
+        self.problem_type_base = problem_type_base
+
+    def response(self, exc: Exception, scope: Scope, request_id: str) -> Response:
+        """The full answer for ``exc``; logs it server-side with the request id."""
+        accept = accept_language = None
+        for name, value in scope.get("headers", ()):
+            if name == b"accept":
+                accept = value.decode("latin-1")
+            elif name == b"accept-language":
+                accept_language = value.decode("latin-1")
+        outcome = self._classify(exc, scope, request_id)
+        language = negotiate_language(accept_language, self.default_language)
+        found = CATALOGS.lookup(language, outcome.code) or CATALOGS.lookup(language, f"HTTP_{outcome.status}")
+        if found is not None:
+            language, title = found
+        else:
+            language, title = DEFAULT_LANGUAGE, _reason_phrase(outcome.status)
+        if outcome.code == "VALIDATION_ERROR":
+            outcome.members["errors"] = validation_items(_errors_of(exc), language)
+        if self.debug and outcome.status >= 500:
+            outcome.members["debug"] = {
+                "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "message": str(exc),
+                "traceback": traceback.format_exception(exc),
+            }
+        headers = {**outcome.headers, "Vary": "Accept, Accept-Language"}
+        if outcome.status in _NO_BODY_STATUSES:
+            return Response(status_code=outcome.status, headers=outcome.headers)
+        headers["Content-Language"] = CATALOGS.tag(language)
+        if self.problem_details or (accept is not None and prefers_problem(accept)):
+            document = self._problem(outcome, title, scope, request_id)
+            media_type = PROBLEM_MEDIA_TYPE
+        else:
+            detail = ErrorDetail(outcome.code, title, outcome.detail, outcome.members)
+            document = ErrorResponse(detail, request_id, outcome.status).to_dict()
+            media_type = ENVELOPE_MEDIA_TYPE
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+        return Response(body.encode("utf-8"), outcome.status, headers, media_type)
+
+    def _problem(self, outcome: _Outcome, title: str, scope: Scope, request_id: str) -> dict[str, Any]:
+        if self.problem_type_base is None:
+            problem_type = "about:blank"
+        else:
+            problem_type = self.problem_type_base + outcome.code.lower().replace("_", "-")
+        document: dict[str, Any] = {"type": problem_type, "title": title, "status": outcome.status}
+        if outcome.detail:
+            document["detail"] = outcome.detail
+        document["instance"] = scope.get("root_path", "") + scope.get("path", "")
+        document["code"] = outcome.code
+        document["request_id"] = request_id
+        document.update(outcome.members)
+        return document
+
+    def _classify(self, exc: Exception, scope: Scope, request_id: str) -> _Outcome:
+        where = f"{scope.get('method', '?')} {scope.get('path', '?')}"
+        if isinstance(exc, RequestValidationError):
+            logger.debug("%s rejected by validation [request_id=%s]", where, request_id)
+            return _Outcome(self.validation_status, "VALIDATION_ERROR")
+        if isinstance(exc, HTTPException):
+            outcome = _Outcome(exc.status_code, f"HTTP_{exc.status_code}")
+            outcome.headers.update(exc.headers or {})
+            # The application wrote this detail for clients; 5xx details are still withheld.
+            if exc.status_code < 500 and exc.detail != _reason_phrase(exc.status_code):
+                if isinstance(exc.detail, str):
+                    outcome.detail = exc.detail
+                elif exc.detail is not None:
+                    outcome.members["data"] = exc.detail
+            return outcome
+        spec = error_spec(exc)
+        if spec is None:
+            logger.error(
+                "unhandled %s on %s [request_id=%s]",
+                type(exc).__qualname__,
+                where,
+                request_id,
+                exc_info=exc,
+                extra={"request_id": request_id},
+            )
+            return _Outcome(500, "INTERNAL_SERVER_ERROR")
+        logger.log(
+            _LOG_LEVELS[spec.severity],
+            "%s (%s) on %s [request_id=%s]: %s",
+            spec.code,
+            type(exc).__qualname__,
+            where,
+            request_id,
+            exc,
+            exc_info=exc if spec.severity in (Severity.ERROR, Severity.CRITICAL) else None,
+            extra={"request_id": request_id},
+        )
+        outcome = _Outcome(spec.http_status, spec.code)
+        if spec.expose_message:
+            outcome.detail = exc.message if isinstance(exc, ResilienceError) else str(exc)
+        outcome.members["category"] = spec.category.value
+        outcome.members["retryable"] = spec.retryable
+        retry_after = getattr(exc, "retry_after", None)
+        if (
+            isinstance(retry_after, int | float)
+            and not isinstance(retry_after, bool)
+            and math.isfinite(retry_after)
+            and outcome.status in (429, 503)
+        ):
+            seconds = max(1, math.ceil(retry_after))
+            outcome.headers["Retry-After"] = str(seconds)
+            outcome.members["retry_after"] = seconds
+        return outcome
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _errors_of(exc: Exception) -> list[Any]:
+    return list(exc.errors()) if isinstance(exc, RequestValidationError) else []
+
+
+def _refuse_debug_in_production() -> None:
+    for name in PRODUCTION_ENV_VARS:
+        value = os.environ.get(name, "").strip().lower()
+        if value in _PRODUCTION_VALUES:
+            raise ValueError(
+                f"debug=True is refused: {name}={value!r} says this is production, and debug "
+                "answers would send exception text and tracebacks to clients"
+            )
+
+
+def _single(exc: Exception) -> Exception:
+    """The lone exception inside (nested) one-member exception groups, else ``exc`` itself."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+class ErrorHandlingMiddleware:
+    """Pure ASGI middleware: request ids on every response, errors answered in one format.
+
+    Args:
+        app: the ASGI app to wrap.
+        problem_details: always answer RFC 9457 ``application/problem+json`` (default: only when
+            the client's ``Accept`` prefers it; otherwise the seed's envelope).
+        debug: add exception type, text and traceback to 5xx answers. Off by default; raises
+            ``ValueError`` if the environment says production (see :data:`PRODUCTION_ENV_VARS`).
+        validation_status: status for request validation errors; 400 as in the seed (FastAPI's
+            own default is 422).
+        default_language: catalog language when ``Accept-Language`` matches none (``"en"``).
+        problem_type_base: URI prefix for problem ``type`` (``base + "circuit-open"``); ``None``
+            answers ``"about:blank"`` and clients branch on the ``code`` member.
+        request_id_header: header read and written (``X-Request-ID``).
+        trust_request_id: accept a well-formed incoming id (1..128 of ``A-Za-z0-9._:+/=-``);
+            ``False`` always mints a new one.
+        reraise_unhandled: after answering an unexpected error with a 500, re-raise it so the
+            server logs it too (Starlette's convention; ``TestClient`` then raises unless built
+            with ``raise_server_exceptions=False``). Taxonomy and HTTP errors are never re-raised.
+
+    When the response has already started, an error cannot be answered: it is logged and
+    re-raised, and the server closes the connection.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        problem_details: bool = False,
+        debug: bool = False,
+        validation_status: int = 400,
+        default_language: str = DEFAULT_LANGUAGE,
+        problem_type_base: str | None = None,
+        request_id_header: str = "X-Request-ID",
+        trust_request_id: bool = True,
+        reraise_unhandled: bool = True,
+    ) -> None:
+        if not request_id_header or not all(c.isalnum() or c in "-_" for c in request_id_header):
+            raise ValueError(
+                f"request_id_header must be a header name such as 'X-Request-ID', got {request_id_header!r}"
+            )
+        self.app = app
+        self.formatter = _Formatter(
+            problem_details=problem_details,
+            debug=debug,
+            validation_status=validation_status,
+            default_language=default_language,
+            problem_type_base=problem_type_base,
+        )
+        self._header = request_id_header.lower().encode("latin-1")
+        self._trust = trust_request_id
+        self._reraise = reraise_unhandled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        if self._trust:
+            for name, value in scope["headers"]:
+                if name == self._header:
+                    request_id = accept_request_id(value)
+                    break
+        if request_id is None:
+            request_id = new_request_id()
+        scope[_SCOPE_KEY] = (self.formatter, request_id)
+        id_header = (self._header, request_id.encode("latin-1"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            await send(message)
+
+        token = current_request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as raised:
+            if started:
+                logger.error(
+                    "error after the response started on %s %s [request_id=%s]",
+                    scope.get("method"),
+                    scope.get("path"),
+                    request_id,
+                    exc_info=raised,
+                    extra={"request_id": request_id},
+                )
+                raise
+            exc = _single(raised)
+            await self.formatter.response(exc, scope, request_id)(scope, receive, send_with_id)
+            unexpected = (
+                not isinstance(exc, HTTPException | RequestValidationError) and error_spec(exc) is None
+            )
+            if unexpected and self._reraise:
+                raise
+        finally:
+            current_request_id.reset(token)
+
+
+def _formatter_and_id(request: Request) -> tuple[_Formatter, str, bool]:
+    """The middleware's formatter and id, or defaults when the middleware is not installed."""
+    installed = request.scope.get(_SCOPE_KEY)
+    if installed is not None:
+        return installed[0], installed[1], True
+    raw = request.headers.get("x-request-id")
+    request_id = (accept_request_id(raw.encode("latin-1")) if raw else None) or new_request_id()
+    return _default_formatter(), request_id, False
+
+
+@functools.cache
+def _default_formatter() -> _Formatter:
+    return _Formatter()
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    formatter, request_id, installed = _formatter_and_id(request)
+    response = formatter.response(exc, request.scope, request_id)
+    if not installed:
+        response.headers["X-Request-ID"] = request_id
+    return response
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Answer ``HTTPException`` in the configured format (register on the app for ``HTTPException``)."""
+    return await _handle(request, exc)
+
+
+async def validation_exception_handler(request: Request, exc: Exception) -> Response:
+    """Answer ``RequestValidationError`` with ``VALIDATION_ERROR`` and JSON-pointer items, no input."""
+    return await _handle(request, exc)
+
+
+def add_error_handlers(
+    app: Starlette,
+    *,
+    problem_details: bool = False,
+    debug: bool = False,
+    validation_status: int = 400,
+    default_language: str = DEFAULT_LANGUAGE,
+    problem_type_base: str | None = None,
+    request_id_header: str = "X-Request-ID",
+    trust_request_id: bool = True,
+    reraise_unhandled: bool = True,
+) -> None:
+    """Install consistent error handling on a FastAPI (or Starlette) app; call before it starts.
+
+    Appends :class:`ErrorHandlingMiddleware` (options as documented there, validated now) as the
+    innermost user middleware, so middleware added before or after (CORS, GZip) wraps its
+    answers, and registers the ``HTTPException`` and ``RequestValidationError`` handlers.
+    Raises ``RuntimeError`` if the app already started or the handlers are already installed.
+    """
+    if getattr(app, "middleware_stack", None) is not None:
+        raise RuntimeError("add_error_handlers() must be called before the application starts serving")
+    if any(m.cls is ErrorHandlingMiddleware for m in app.user_middleware):  # type: ignore[comparison-overlap]
+        raise RuntimeError("error handlers are already installed on this application")
+    options: dict[str, Any] = {
+        "problem_details": problem_details,
+        "debug": debug,
+        "validation_status": validation_status,
+        "default_language": default_language,
+        "problem_type_base": problem_type_base,
+        "request_id_header": request_id_header,
+        "trust_request_id": trust_request_id,
+        "reraise_unhandled": reraise_unhandled,
+    }
+    ErrorHandlingMiddleware(app, **options)  # validate the options now, not on the first request
+    app.user_middleware.append(Middleware(ErrorHandlingMiddleware, **options))
+    app.add_exception_handler(HTTPException, http_exception_handler)
+    app.add_exception_handler(RequestValidationError, validation_exception_handler)
