@@ -71,7 +71,9 @@ class StubServer:
 
         After :meth:`stop`, starting again listens on the same port: an upstream that comes back.
         """
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted sockets
+        # only then, and without it every response waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self._requested_port))

@@ -1,0 +1,106 @@
+"""Start the whole stub platform in-process: every upstream stub, then the registry listing them.
+
+::
+
+    with Platform() as platform:              # free ports; platform.urls maps name -> base URL
+        weather = platform.control("weather-service")
+        weather.set_behaviour(error_rate=0.5, seed=1)
+
+Each stub runs in its own :class:`~stubs.server.StubServer` thread. ``ports`` pins a port per
+service (0 or absent: a free one). The gateway is started apart (:mod:`stubs.gateway.process`)
+because it must not share the GIL with a load generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+
+from fastapi import FastAPI
+
+from stubs.control import StubControl
+from stubs.server import StubServer
+from stubs.services import REGISTRY, UPSTREAMS, registry
+
+__all__ = ["DEFAULT_PORTS", "Platform"]
+
+DEFAULT_PORTS: dict[str, int] = {
+    "user-service": 18081,
+    "weather-service": 18082,
+    "prediction-service": 18083,
+    "processing-service": 18084,
+    REGISTRY: 18500,
+}
+"""Fixed ports of ``harness stubs serve``; the gateway's default is 18080."""
+
+
+class Platform:
+    """The stub upstreams and the registry, on loopback. A context manager; stops everything on exit."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        ports: Mapping[str, int] | None = None,
+        services: Iterable[str] | None = None,
+    ) -> None:
+        names = list(UPSTREAMS if services is None else services)
+        unknown = sorted(set(names) - set(UPSTREAMS)) + sorted(set(ports or {}) - {*UPSTREAMS, REGISTRY})
+        if unknown:
+            raise ValueError(f"unknown service(s) {unknown}; known: {[*UPSTREAMS, REGISTRY]}")
+        self.host = host
+        self._ports = dict(ports or {})
+        self._names = names
+        self.servers: dict[str, StubServer] = {}
+        self._controls: dict[str, StubControl] = {}
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Base URL per service name, the registry included."""
+        return {name: server.url for name, server in self.servers.items()}
+
+    def start(self) -> Platform:
+        try:
+            for name in self._names:
+                self._serve(name, UPSTREAMS[name]())
+            initial = [
+                registry.Registration(Name=name, Address=self.host, Port=server.port)
+                for name, server in self.servers.items()
+            ]
+            self._serve(REGISTRY, registry.create_app(initial))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _serve(self, name: str, app: FastAPI) -> None:
+        server = StubServer(app, host=self.host, port=self._ports.get(name, 0), name=name)
+        self.servers[name] = server.start()
+
+    def control(self, name: str) -> StubControl:
+        """The admin client of one stub (cached; closed with the platform)."""
+        if name not in self.servers:
+            raise KeyError(f"no stub {name!r} in this platform; running: {sorted(self.servers)}")
+        if name not in self._controls:
+            self._controls[name] = StubControl(self.servers[name].url)
+        return self._controls[name]
+
+    def reset(self) -> None:
+        """Every stub healthy again, its records and state cleared."""
+        for name in self.servers:
+            self.control(name).reset()
+
+    def stop(self) -> None:
+        for control in self._controls.values():
+            control.close()
+        self._controls.clear()
+        for server in reversed(list(self.servers.values())):
+            server.stop()
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
