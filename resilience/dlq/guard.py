@@ -1,0 +1,94 @@
+"""Pure ASGI guard in front of the DLQ routes: API key and request size.
+
+It runs inside the error middleware (see :func:`resilience.dlq.app.create_app`), so the errors it
+raises are answered in the library's standard error envelope.
+
+- Authentication: every path except ``/health`` needs the key, as ``Authorization: Bearer <key>``
+  or ``X-API-Key: <key>`` (compared in constant time); otherwise 401 ``UNAUTHENTICATED``.
+- Size: a body larger than ``max_body_bytes`` is refused with 413 ``PAYLOAD_TOO_LARGE``, from its
+  ``Content-Length`` before reading, or while reading a chunked body (which is buffered, at most
+  ``max_body_bytes``, and replayed to the app).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import ClassVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resilience import errors
+
+__all__ = ["OPEN_PATHS", "PayloadTooLargeError", "RequestGuard"]
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+class PayloadTooLargeError(errors.ResilienceError):
+    code: ClassVar[str] = "PAYLOAD_TOO_LARGE"
+    category: ClassVar[errors.Category] = errors.Category.VALIDATION
+    severity: ClassVar[errors.Severity] = errors.Severity.INFO
+    http_status: ClassVar[int] = 413
+    expose_message: ClassVar[bool] = True
+
+
+class _Unauthenticated(errors.AuthenticationError):
+    expose_message = True
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self._key = api_key.encode() if api_key is not None else None
+        self._max = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._key is not None and scope["path"] not in OPEN_PATHS:
+            self._authenticate(scope)
+        await self.app(scope, await self._bounded_body(scope, receive), send)
+
+    def _authenticate(self, scope: Scope) -> None:
+        presented: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                presented = value.strip()
+            elif name == b"authorization" and value[:7].lower() == b"bearer ":
+                presented = value[7:].strip()
+            if presented is not None and hmac.compare_digest(presented, self._key or b""):
+                return
+        raise _Unauthenticated(
+            "missing or invalid API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        )
+
+    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self._max:
+                raise PayloadTooLargeError(f"request body exceeds the limit of {self._max} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return _replay([message], receive)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max:
+                raise PayloadTooLargeError(f"request body exceeds the limit of {self._max} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}], receive)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
