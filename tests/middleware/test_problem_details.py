@@ -1,0 +1,92 @@
+"""RFC 9457 problem details: chosen by Accept or by configuration, same codes as the envelope."""
+
+from __future__ import annotations
+
+import pytest
+
+from ._app import make_app
+from .conftest import Call, call_app
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["type"], str)
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("accept", "problem"),
+    [
+        (PROBLEM, True),
+        (f"{PROBLEM}, application/json;q=0.5", True),
+        (f"application/json, {PROBLEM};q=0.9", False),
+        (f"application/json;q=0.8, {PROBLEM}", True),
+        ("application/json", False),
+        ("*/*", False),
+        (f"{PROBLEM};q=0", False),
+        (f"{PROBLEM};q=bogus", False),
+    ],
+)
+def test_accept_header_picks_the_format(demo: Call, accept: str, problem: bool) -> None:
+    response = demo("GET", "/items/404", headers={"accept": accept})
+    expected = PROBLEM if problem else "application/json"
+    assert response.headers["content-type"] == expected
+    assert response.json()["code" if problem else "error"]
+
+
+def test_problem_members_for_an_http_error(demo: Call) -> None:
+    response = demo("GET", "/items/404", headers={"accept": PROBLEM})
+    body = assert_problem(response, 404, "HTTP_404")
+    assert body == {
+        "type": "about:blank",
+        "title": "Not found.",
+        "status": 404,
+        "detail": "Item 404 does not exist",
+        "instance": "/items/404",
+        "code": "HTTP_404",
+        "request_id": response.headers["x-request-id"],
+    }
+
+
+def test_problem_validation_lists_json_pointers(demo: Call) -> None:
+    response = demo("POST", "/orders", json={"item": "x", "quantity": 101}, headers={"accept": PROBLEM})
+    body = assert_problem(response, 400, "VALIDATION_ERROR")
+    assert body["errors"] == [
+        {
+            "in": "body",
+            "pointer": "/quantity",
+            "type": "less_than_equal",
+            "message": "Must be less than or equal to 100.",
+        }
+    ]
+
+
+def test_problem_for_open_breaker_carries_retry_after(demo: Call) -> None:
+    response = demo("GET", "/breaker", headers={"accept": PROBLEM})
+    body = assert_problem(response, 503, "CIRCUIT_OPEN")
+    assert response.headers["retry-after"] == "3"
+    assert body["retry_after"] == 3 and body["retryable"] is True
+    assert body["category"] == "upstream_unavailable"
+
+
+def test_configured_problem_details_and_type_base() -> None:
+    app = make_app(problem_details=True, problem_type_base="https://errors.example.com/")
+    response = call_app(app, "GET", "/budget")  # no Accept header at all
+    body = assert_problem(response, 503, "RETRY_BUDGET_EXHAUSTED")
+    assert body["type"] == "https://errors.example.com/retry-budget-exhausted"
+    generic = assert_problem(call_app(app, "GET", "/boom"), 500, "INTERNAL_SERVER_ERROR")
+    assert set(generic) == {"type", "title", "status", "instance", "code", "request_id"}
+
+
+def test_validation_status_can_be_422() -> None:
+    app = make_app(validation_status=422)
+    response = call_app(app, "POST", "/orders", json={}, headers={"accept": PROBLEM})
+    assert_problem(response, 422, "VALIDATION_ERROR")

@@ -1,0 +1,197 @@
+"""Where the middleware sits: CORS on 500s, started responses, other scopes, setup mistakes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, HTTPException
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from resilience.errors import CircuitBreakerError
+from resilience.middleware import (
+    ErrorHandlingMiddleware,
+    add_error_handlers,
+    http_exception_handler,
+    validation_exception_handler,
+)
+
+from ._app import SECRET, make_app
+from .conftest import call_app
+
+ORIGIN = {"origin": "https://shop.example.com"}
+
+
+def cors_app(cors_first: bool) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(SECRET)
+
+    @app.get("/breaker")
+    async def breaker() -> None:
+        raise CircuitBreakerError(retry_after=5)
+
+    if cors_first:
+        app.add_middleware(CORSMiddleware, allow_origins=["https://shop.example.com"])
+        add_error_handlers(app)
+    else:
+        add_error_handlers(app)
+        app.add_middleware(CORSMiddleware, allow_origins=["https://shop.example.com"])
+    return app
+
+
+@pytest.mark.parametrize("cors_first", [True, False])
+@pytest.mark.parametrize(("path", "status"), [("/boom", 500), ("/breaker", 503)])
+def test_cors_headers_present_on_error_answers(cors_first: bool, path: str, status: int) -> None:
+    response = call_app(cors_app(cors_first), "GET", path, headers=ORIGIN)
+    assert response.status_code == status
+    assert response.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_error_after_response_started_is_reraised_not_answered(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="resilience.middleware")
+    app = make_app()
+
+    async def go() -> tuple[int, bytes, BaseException | None]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            try:
+                response = await client.get("/stream")
+            except RuntimeError as exc:
+                return 0, b"", exc
+            return response.status_code, response.content, None
+
+    status, content, raised = asyncio.run(go())
+    assert raised is not None and SECRET in str(raised)  # the server sees it and drops the connection
+    assert status == 0 and content == b""
+    assert any("after the response started" in r.getMessage() for r in caplog.records)
+
+
+def test_unhandled_error_is_reraised_for_the_server_after_answering() -> None:
+    with TestClient(make_app()) as client, pytest.raises(RuntimeError, match="connection string"):
+        client.get("/boom")
+    with TestClient(make_app(reraise_unhandled=False)) as client:
+        assert client.get("/boom").status_code == 500
+    with TestClient(make_app()) as client:  # expected errors are answered, never re-raised
+        assert client.get("/breaker").status_code == 503
+
+
+def test_pure_asgi_middleware_on_a_plain_starlette_app() -> None:
+    async def boom(request: Request) -> PlainTextResponse:
+        raise CircuitBreakerError(retry_after=1.5)
+
+    async def missing(request: Request) -> PlainTextResponse:
+        raise HTTPException(status_code=404, detail="nope")
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    # Inside the app's stack (as user middleware), so the app's outermost 500 handler never sees
+    # the errors first; wrapping the finished app from outside would be too late.
+    wrapped = Starlette(
+        routes=[Route("/boom", boom), Route("/missing", missing), WebSocketRoute("/ws", echo)],
+        middleware=[Middleware(ErrorHandlingMiddleware, problem_details=True)],
+        exception_handlers={HTTPException: http_exception_handler},
+    )
+    response = call_app(wrapped, "GET", "/boom")
+    assert response.status_code == 503 and response.headers["retry-after"] == "2"
+    assert response.json()["code"] == "CIRCUIT_OPEN"
+    missing_response = call_app(wrapped, "GET", "/missing")
+    assert missing_response.json()["detail"] == "nope"
+    assert missing_response.headers["content-type"] == "application/problem+json"
+    with TestClient(wrapped) as client, client.websocket_connect("/ws") as ws:  # non-HTTP scopes pass through
+        assert ws.receive_text() == "hello"
+
+
+def test_handlers_alone_still_answer_in_format_with_a_request_id() -> None:
+    app = FastAPI(exception_handlers={HTTPException: http_exception_handler})
+
+    @app.get("/gone")
+    async def gone() -> None:
+        raise HTTPException(status_code=410)
+
+    app.add_exception_handler(Exception, http_exception_handler)  # irrelevant handler types are fine
+    app.exception_handlers.pop(Exception)
+    from fastapi.exceptions import RequestValidationError
+
+    app.add_exception_handler(RequestValidationError, validation_exception_handler)
+    response = call_app(app, "GET", "/gone", headers={"x-request-id": "given"})
+    assert response.json() == {"error": {"code": "HTTP_410", "message": "Gone."}, "request_id": "given"}
+    assert response.headers["x-request-id"] == "given"
+
+
+def test_setup_mistakes_are_reported() -> None:
+    app = make_app()
+    with pytest.raises(RuntimeError, match="already installed"):
+        add_error_handlers(app)
+    with TestClient(app):
+        pass
+    started = FastAPI()
+    with TestClient(started) as client:
+        client.get("/")
+    with pytest.raises(RuntimeError, match="before the application starts"):
+        add_error_handlers(started)
+    with pytest.raises(ValueError, match="validation_status"):
+        add_error_handlers(FastAPI(), validation_status=200)
+
+
+def test_head_and_no_body_statuses() -> None:
+    app = FastAPI()
+
+    @app.get("/cached")
+    async def cached() -> None:
+        raise HTTPException(status_code=304, headers={"ETag": '"v1"'})
+
+    add_error_handlers(app)
+    response = call_app(app, "GET", "/cached")
+    assert response.status_code == 304 and response.content == b""
+    assert response.headers["etag"] == '"v1"' and response.headers["x-request-id"]
+
+
+@pytest.fixture
+def served(caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+    """The demo app under a real uvicorn server on a free loopback port."""
+    config = uvicorn.Config(make_app(), host="127.0.0.1", port=0, log_level="error", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "uvicorn did not start within 10 s"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_over_a_real_socket_the_server_still_logs(served: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    response = httpx.get(f"{served}/boom", headers={**ORIGIN, "x-request-id": "sock-1"}, timeout=5)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "INTERNAL_SERVER_ERROR", "message": "An unexpected error occurred."},
+        "request_id": "sock-1",
+    }
+    # Re-raised, so uvicorn logs it too (and, as with Starlette's own 500s, closes that connection).
+    assert httpx.get(f"{served}/ok", timeout=5).status_code == 200
+    loggers = {r.name for r in caplog.records}
+    assert "resilience.middleware" in loggers and "uvicorn.error" in loggers
