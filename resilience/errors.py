@@ -240,10 +240,7 @@ class ErrorSpec:
     def __post_init__(self) -> None:
         if not _CODE_RE.fullmatch(self.code):
             raise ValueError(f"code must be UPPER_SNAKE_CASE (A-Z, 0-9, _), got {self.code!r}")
-        if isinstance(self.http_status, bool) or not isinstance(self.http_status, int):
-            raise TypeError(f"http_status must be an int, got {self.http_status!r}")
-        if not 400 <= self.http_status <= 599:
-            raise ValueError(f"http_status must be an error status in 400..599, got {self.http_status}")
+        _check_status(self.http_status)
 
     @classmethod
     def of(cls, exc_type: type[ResilienceError]) -> ErrorSpec:
@@ -259,6 +256,14 @@ class ErrorSpec:
 
 
 _CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+def _check_status(status: object) -> None:
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError(f"http status must be an int, got {status!r}")
+    if not 400 <= status <= 599:
+        raise ValueError(f"http status must be an error status in 400..599, got {status}")
+
 
 # Registered mappings, keyed by class or by "module.QualName" so that foreign libraries are
 # mapped without importing them. Writes take the lock; lookups read the dicts directly.
@@ -306,6 +311,7 @@ def register_error(
             raise ValueError(f"a dotted 'module.QualName' is required, got {exc_class!r}")
     elif not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
         raise TypeError(f"exc_class must be an exception class or a dotted name, got {exc_class!r}")
+    _check_status(status)
     spec = ErrorSpec(
         code=code,
         http_status=status,
