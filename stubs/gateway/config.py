@@ -1,0 +1,149 @@
+"""The gateway's configuration: the seed's per-service ConfigMap, extended, from JSON or YAML.
+
+::
+
+    {"services": {
+        "weather-service": {
+            "url": "http://127.0.0.1:18082",            # where the upstream (or its proxy) listens
+            "failure_threshold": 3, "recovery_timeout": 3,  # breaker (any BreakerConfig option)
+            "timeout": 1.0,                               # seconds per attempt, body included
+            "retry": {"max_attempts": 3, "base_delay": 0.05, "max_delay": 0.5, "timeout": 2.5},
+            "fallback": {"strategy": "last_known_good", "ttl": 300, "default": {...}}}},
+     "dlq": {"url": "http://127.0.0.1:8000", "api_key": null, "spool_path": null}}
+
+Upstream URLs and the DLQ can be overridden without editing the file (precedence: arguments, then
+environment ``GATEWAY_UPSTREAMS="name=url,name=url"``, ``GATEWAY_DLQ_URL``, ``DLQ_API_KEY``, then the
+file), which is how the harness points the gateway at Toxiproxy proxies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "REQUIRED_UPSTREAMS",
+    "ConfigError",
+    "DLQSettings",
+    "GatewayConfig",
+    "load_config",
+    "parse_upstreams",
+]
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default-config.json")
+REQUIRED_UPSTREAMS = ("user-service", "weather-service", "prediction-service", "processing-service")
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the file and the key."""
+
+
+class DLQSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    """DLQ service base URL; ``None`` means jobs that fail are answered 503, not dead-lettered."""
+    api_key: str | None = None
+    spool_path: str | None = None
+    """Local durable spool used when the DLQ itself is unreachable."""
+
+
+class GatewayConfig(BaseModel):
+    """``services`` maps each upstream name to its policy section (``url`` plus policy keys)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    services: dict[str, dict[str, Any]]
+    dlq: DLQSettings = Field(default_factory=DLQSettings)
+
+    def url(self, service: str) -> str:
+        return str(self.services[service]["url"])
+
+    def policy_section(self, service: str) -> dict[str, Any]:
+        """The section without ``url``: what the resilience policy is built from."""
+        return {k: v for k, v in self.services[service].items() if k != "url"}
+
+
+def parse_upstreams(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``"a=http://x,b=http://y"`` or ``["a=http://x", ...]`` to ``{"a": "http://x", ...}``."""
+    parts = items.split(",") if isinstance(items, str) else list(items)
+    result: dict[str, str] = {}
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        name, sep, url = part.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise ConfigError(f"upstream override {part!r} must look like NAME=http://HOST:PORT")
+        result[name.strip()] = url.strip().rstrip("/")
+    return result
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read gateway config {path}: {error.strerror or error}") from None
+    try:
+        return yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(
+            f"{path}: not valid {'YAML' if path.suffix != '.json' else 'JSON'}: {error}"
+        ) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    upstreams: Mapping[str, str] | None = None,
+    dlq_url: str | None = None,
+    dlq_api_key: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> GatewayConfig:
+    """Read ``path`` (default: the shipped ``default-config.json``) and apply the overrides."""
+    env = os.environ if environ is None else environ
+    source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    raw = _read(source)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be an object with a 'services' key")
+    overrides = {**parse_upstreams(env.get("GATEWAY_UPSTREAMS", "")), **(upstreams or {})}
+    services = raw.get("services")
+    if isinstance(services, dict):
+        unknown = sorted(set(overrides) - set(services))
+        if unknown:
+            raise ConfigError(
+                f"upstream override for unknown service(s) {unknown}; known: {sorted(services)}"
+            )
+        raw["services"] = {
+            name: {**section, "url": overrides[name]}
+            if name in overrides and isinstance(section, dict)
+            else section
+            for name, section in services.items()
+        }
+    dlq = dict(raw.get("dlq") or {})
+    dlq_url = dlq_url or env.get("GATEWAY_DLQ_URL")
+    dlq_api_key = dlq_api_key or env.get("DLQ_API_KEY")
+    if dlq_url:
+        dlq["url"] = dlq_url
+    if dlq_api_key:
+        dlq["api_key"] = dlq_api_key
+    raw["dlq"] = dlq
+    try:
+        config = GatewayConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+    for name in REQUIRED_UPSTREAMS:
+        section = config.services.get(name)
+        if section is None:
+            raise ConfigError(f"{source}: services.{name} is missing (the gateway calls it)")
+        url = section.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: services.{name}.url must be an http(s) URL, got {url!r}")
+    return config

@@ -1,0 +1,116 @@
+"""Talk HTTP to one upstream and translate every answer into a value or a classified error.
+
+This is the edge where foreign failures become the gateway's vocabulary, once:
+
+=====================================  ===================================  retried, tripping?
+answer                                 raised                               (see UPSTREAM_FAILURES)
+=====================================  ===================================  ==================
+2xx with a JSON body                   (the parsed body)                    -
+2xx with a broken body                 :class:`UpstreamPayloadError`        yes
+404                                    :class:`resilience.errors.NotFoundError`   no
+429, 5xx                               :class:`UpstreamStatusError`         yes (Retry-After kept)
+other 4xx                              :class:`UpstreamRejectedError`       no
+connect/read errors, dropped sockets   ``httpx.TransportError``             yes
+attempt longer than its timeout        ``TimeoutError``                     yes
+=====================================  ===================================  ==================
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from resilience.errors import InvalidRequestError, NotFoundError, UpstreamUnavailableError
+
+__all__ = [
+    "UPSTREAM_FAILURES",
+    "UpstreamClient",
+    "UpstreamPayloadError",
+    "UpstreamRejectedError",
+    "UpstreamStatusError",
+]
+
+
+class UpstreamStatusError(UpstreamUnavailableError):
+    """The upstream answered 429 or 5xx; ``retry_after`` (seconds) is its hint, if any."""
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, upstream: str, status: int, retry_after: float | None) -> None:
+        super().__init__(f"{upstream} answered HTTP {status}", upstream=upstream, upstream_status=status)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UpstreamPayloadError(UpstreamUnavailableError):
+    """The upstream answered 2xx but the body was not the JSON it promised."""
+
+    code = "UPSTREAM_BAD_PAYLOAD"
+
+
+class UpstreamRejectedError(InvalidRequestError):
+    """The upstream refused the request (4xx other than 404/429): retrying would not help."""
+
+    code = "UPSTREAM_REJECTED"
+
+
+UPSTREAM_FAILURES: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    TimeoutError,
+    UpstreamStatusError,
+    UpstreamPayloadError,
+)
+"""Failures that mean "the upstream is unwell": retried, counted by breakers, served by fallbacks."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date: the retry policy parses those itself from the error's response
+
+
+class UpstreamClient:
+    """One pooled ``httpx.AsyncClient`` per upstream. ``timeout`` bounds a whole attempt, body
+    included (httpx's own timeouts reset on every chunk, so a dripping body would evade them)."""
+
+    def __init__(self, name: str, base_url: str, *, timeout: float) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One attempt: the parsed JSON body, or one of the errors in the module table."""
+        async with asyncio.timeout(self.timeout):
+            response = await self._http.request(method, path, json=json, headers=headers)
+        status = response.status_code
+        if status == 404:
+            raise NotFoundError(f"{self.name}: {path} not found", upstream=self.name)
+        if status == 429 or status >= 500:
+            raise UpstreamStatusError(self.name, status, _retry_after(response))
+        if status >= 400:
+            raise UpstreamRejectedError(
+                f"{self.name} rejected the request: HTTP {status}", upstream=self.name
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise UpstreamPayloadError(f"{self.name} sent a body that is not valid JSON") from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
