@@ -461,15 +461,17 @@ class _Run:
         stats.retries += 1
         kind = "result" if error is None else type(error).__name__
         stats.errors[kind] = stats.errors.get(kind, 0) + 1
-        logger.warning(
-            "%s: attempt %d failed (%s); retrying in %.3fs",
-            stats.name,
-            self.attempt,
-            "rejected result" if error is None else repr(error),
-            delay,
-            extra={"retry_name": stats.name, "attempt": self.attempt, "delay": delay},
-        )
-        self._notify(RetryEvent(stats.name, self.attempt, delay, error, result))
+        if logger.isEnabledFor(logging.WARNING):
+            logger.warning(
+                "%s: attempt %d failed (%s); retrying in %.3fs",
+                stats.name,
+                self.attempt,
+                "rejected result" if error is None else repr(error),
+                delay,
+                extra={"retry_name": stats.name, "attempt": self.attempt, "delay": delay},
+            )
+        if policy.listeners:
+            self._notify(RetryEvent(stats.name, self.attempt, delay, error, result))
         self.previous = delay
         self.attempt += 1
         return delay
@@ -480,16 +482,18 @@ class _Run:
         stats = self.stats
         stats.give_ups[reason.value] = stats.give_ups.get(reason.value, 0) + 1
         level = logging.DEBUG if reason is GiveUpReason.NOT_RETRYABLE else logging.WARNING
-        logger.log(
-            level,
-            "%s: giving up after %d attempt(s) (%s): %s",
-            stats.name,
-            self.attempt,
-            reason.value,
-            "rejected result" if error is None else repr(error),
-            extra={"retry_name": stats.name, "attempt": self.attempt, "reason": reason.value},
-        )
-        self._notify(RetryEvent(stats.name, self.attempt, None, error, result, reason))
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s: giving up after %d attempt(s) (%s): %s",
+                stats.name,
+                self.attempt,
+                reason.value,
+                "rejected result" if error is None else repr(error),
+                extra={"retry_name": stats.name, "attempt": self.attempt, "reason": reason.value},
+            )
+        if self.policy.listeners:
+            self._notify(RetryEvent(stats.name, self.attempt, None, error, result, reason))
         return None
 
     def _notify(self, event: RetryEvent) -> None:
