@@ -129,8 +129,8 @@ def test_registered_foreign_errors_are_answered(registered: None) -> None:
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "VENDOR_THROTTLED"
     assert "account 123" not in response.text
-    card = call_app(app, "GET", "/card")
-    assert (card.status_code, card.json()["error"]["code"]) == (402, "PAYMENT_DECLINED")
+    declined = call_app(app, "GET", "/card")
+    assert (declined.status_code, declined.json()["error"]["code"]) == (402, "PAYMENT_DECLINED")
     assert call_app(app, "GET", "/db").json()["error"]["code"] == "INTERNAL_SERVER_ERROR"
     register_error(sqlite3.OperationalError, code="DATABASE_UNAVAILABLE", status=503)
     try:
