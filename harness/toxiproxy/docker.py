@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_IMAGE",
+    "LABEL",
     "SCRATCH_TAG",
     "DockerUnavailable",
     "build_scratch_image",
@@ -35,7 +36,7 @@ __all__ = [
 DEFAULT_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"  # the official image; override with TOXIPROXY_IMAGE
 SCRATCH_TAG = "harness-toxiproxy:scratch"
 _INSTALL_HINT = "pip install 'resilience-harness[docker]'"
-_LABEL = "io.resilience-harness.toxiproxy"  # marks containers this module started
+LABEL = "io.resilience-harness.toxiproxy"  # marks containers this module started
 
 
 class DockerUnavailable(Exception):
@@ -120,7 +121,7 @@ def toxiproxy_container(image: str, port: int, *, client: DockerClient) -> Itera
             network_mode="host",
             detach=True,
             environment={"LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn")},
-            labels={_LABEL: "1"},
+            labels={LABEL: "1"},
         )
     except docker.errors.DockerException as exc:
         raise DockerUnavailable(f"cannot run image {image!r}: {exc}") from exc
