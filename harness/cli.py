@@ -12,7 +12,7 @@ from importlib.metadata import version
 import click
 
 # Modules that each expose ``register(group)``; listed explicitly so the CLI's surface is reviewable.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("harness.commands.stubs",)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

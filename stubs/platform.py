@@ -22,16 +22,26 @@ from stubs.control import StubControl
 from stubs.server import StubServer
 from stubs.services import REGISTRY, UPSTREAMS, registry
 
-__all__ = ["DEFAULT_PORTS", "Platform"]
+__all__ = ["DEFAULT_BASE_PORT", "GATEWAY", "PORT_OFFSETS", "Platform", "ports_from"]
 
-DEFAULT_PORTS: dict[str, int] = {
-    "user-service": 18081,
-    "weather-service": 18082,
-    "prediction-service": 18083,
-    "processing-service": 18084,
-    REGISTRY: 18500,
+GATEWAY = "gateway"
+DEFAULT_BASE_PORT = 18080
+PORT_OFFSETS: dict[str, int] = {
+    GATEWAY: 0,
+    "user-service": 1,
+    "weather-service": 2,
+    "prediction-service": 3,
+    "processing-service": 4,
+    REGISTRY: 5,
 }
-"""Fixed ports of ``harness stubs serve``; the gateway's default is 18080."""
+"""Where ``harness stubs serve`` puts each service: base port + offset (18080 to 18085 by default)."""
+
+
+def ports_from(base: int) -> dict[str, int]:
+    """The fixed port of every service (gateway included) for a base port."""
+    if not 1 <= base <= 65535 - max(PORT_OFFSETS.values()):
+        raise ValueError(f"base port must be in 1..{65535 - max(PORT_OFFSETS.values())}, got {base}")
+    return {name: base + offset for name, offset in PORT_OFFSETS.items()}
 
 
 class Platform:
