@@ -9,6 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from resilience._config import is_active, is_testing, set_active, set_testing
+from resilience.breaker import (
+    BreakerConfig,
+    CallEvent,
+    CallOutcome,
+    CircuitBreaker,
+    CircuitState,
+    SlidingWindowType,
+    StateTransition,
+)
 from resilience.errors import (
     CircuitBreakerError,
     ResilienceError,
@@ -16,15 +25,25 @@ from resilience.errors import (
     RetryError,
     UpstreamTimeoutError,
 )
+from resilience.registry import BreakerRegistry, load_config_file
 
 __all__ = [
+    "BreakerConfig",
+    "BreakerRegistry",
+    "CallEvent",
+    "CallOutcome",
+    "CircuitBreaker",
     "CircuitBreakerError",
+    "CircuitState",
     "ResilienceError",
     "RetryBudgetExhaustedError",
     "RetryError",
+    "SlidingWindowType",
+    "StateTransition",
     "UpstreamTimeoutError",
     "is_active",
     "is_testing",
+    "load_config_file",
     "set_active",
     "set_testing",
 ]
