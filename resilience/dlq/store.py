@@ -311,15 +311,14 @@ class Store:
             ).all()
             recent: dict[str, int] = {}
             if group_window is not None:
-                recent = dict(
-                    session.execute(
+                recent = {
+                    fp: count
+                    for fp, count in session.execute(
                         select(Message.fingerprint, func.count())
                         .where(Message.created_at >= now - group_window)
                         .group_by(Message.fingerprint)
-                    )
-                    .tuples()
-                    .all()
-                )
+                    ).all()
+                }
             oldest = session.scalar(select(func.min(Message.created_at)).where(unresolved))
         groups = [
             {

@@ -1,0 +1,303 @@
+"""The HTTP API over real sockets, the same tests on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from .conftest import API_KEY, Destination, InProcessServer, message_body, wait_until
+
+Serve = Callable[..., InProcessServer]
+
+
+@pytest.fixture
+def api(serve: Serve) -> httpx.Client:
+    return serve(worker_enabled=False).client()
+
+
+def test_create_get_list_keep_the_seed_shapes(api: httpx.Client) -> None:
+    created = api.post("/messages", json=message_body(1))
+    assert created.status_code == 200
+    assert set(created.json()) == {"message_id", "status"} and created.json()["status"] == "PENDING"
+    message_id = created.json()["message_id"]
+
+    got = api.get(f"/messages/{message_id}").json()
+    seed_fields = {
+        "message_id",
+        "source_queue",
+        "destination_service",
+        "payload",
+        "error_message",
+        "created_at",
+        "retry_count",
+        "last_retry_at",
+        "resolved",
+        "resolved_at",
+        "status",
+    }
+    assert seed_fields <= set(got)
+    assert got["payload"] == {"order_id": 1} and got["resolved"] is False and got["retry_count"] == 0
+    assert got["error_type"] == "TimeoutError" and got["attempts"] == []
+
+    listing = api.get("/messages").json()
+    assert {"total", "offset", "limit", "messages"} <= set(listing)
+    assert listing["total"] == 1 and listing["messages"][0]["message_id"] == message_id
+
+
+def test_list_filters_and_pages(api: httpx.Client) -> None:
+    for n in range(5):
+        api.post("/messages", json=message_body(n, source_queue="a" if n % 2 else "b")).raise_for_status()
+    api.post("/messages", json=message_body(9, destination_service="shipping")).raise_for_status()
+    assert api.get("/messages", params={"source_queue": "a"}).json()["total"] == 2
+    assert api.get("/messages", params={"destination_service": "shipping"}).json()["total"] == 1
+    page = api.get("/messages", params={"limit": 2, "offset": 2}).json()
+    assert page["total"] == 6 and len(page["messages"]) == 2 and page["offset"] == 2
+    everything = [m["message_id"] for m in api.get("/messages", params={"limit": 100}).json()["messages"]]
+    assert len(set(everything)) == 6
+    first = everything[0]
+    api.post(f"/messages/{first}/resolve").raise_for_status()
+    assert api.get("/messages", params={"resolved": True}).json()["total"] == 1
+    assert api.get("/messages", params={"resolved": False}).json()["total"] == 5
+    assert api.get("/messages", params={"status": "RESOLVED"}).json()["messages"][0]["message_id"] == first
+    assert api.get("/messages", params={"limit": 0}).status_code == 400
+
+
+def test_every_endpoint_but_health_needs_the_key(serve: Serve) -> None:
+    server = serve(worker_enabled=False)
+    with httpx.Client(base_url=server.url) as anonymous:
+        assert anonymous.get("/health").status_code == 200
+        for method, path in [
+            ("GET", "/messages"),
+            ("POST", "/messages"),
+            ("GET", "/stats"),
+            ("GET", "/ready"),
+            ("GET", "/metrics"),
+            ("POST", "/messages/redrive"),
+        ]:
+            response = anonymous.request(method, path, json=message_body())
+            assert response.status_code == 401, path
+            assert response.json()["error"]["code"] == "UNAUTHENTICATED"
+        assert anonymous.get("/messages", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert anonymous.get("/messages", headers={"X-API-Key": API_KEY}).status_code == 200
+        assert anonymous.get("/messages", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+
+
+def test_oversized_bodies_get_413_with_or_without_content_length(serve: Serve) -> None:
+    api = serve(worker_enabled=False, max_body_bytes=2048).client()
+    big = message_body(payload={"blob": "x" * 4096})
+    response = api.post("/messages", json=big)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+    def chunks() -> object:
+        yield b'{"blob": "'
+        for _ in range(10):
+            yield b"y" * 512
+        yield b'"}'
+
+    chunked = api.post("/messages", content=chunks(), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    assert api.get("/messages").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"source_queue": "q"},
+        message_body(extra="field"),
+        message_body(source_queue=""),
+        message_body(source_queue=5),
+        message_body(payload=[1, 2]),
+        message_body(error_message="nul \x00 inside"),
+        message_body(destination_service="x" * 300),
+    ],
+)
+def test_invalid_bodies_are_400_in_the_error_envelope(api: httpx.Client, body: dict[str, object]) -> None:
+    response = api.post("/messages", json=body, headers={"X-Request-ID": "req-123"})
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["error"]["code"] == "VALIDATION_ERROR" and payload["request_id"] == "req-123"
+    assert api.get("/messages").json()["total"] == 0
+
+
+def test_non_json_and_nan_are_rejected(api: httpx.Client) -> None:
+    assert (
+        api.post("/messages", content=b"{not json", headers={"Content-Type": "application/json"}).status_code
+        == 400
+    )
+    nan = b'{"source_queue":"q","destination_service":"s","payload":{"x":NaN},"error_message":"e"}'
+    assert api.post("/messages", content=nan, headers={"Content-Type": "application/json"}).status_code == 400
+
+
+def test_idempotency_key_returns_the_same_message(api: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "order-7-final"}
+    first = api.post("/messages", json=message_body(7), headers=headers)
+    again = api.post("/messages", json=message_body(7), headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["message_id"] == again.json()["message_id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert api.get("/messages").json()["total"] == 1
+    clash = api.post("/messages", json=message_body(8), headers=headers)
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_batch_create_is_idempotent_per_item(api: httpx.Client) -> None:
+    items = [{**message_body(n), "idempotency_key": f"k{n % 3}"} for n in range(3)] + [message_body(9)]
+    items.append({**message_body(0), "idempotency_key": "k0"})
+    response = api.post("/messages/batch", json={"messages": items})
+    assert response.status_code == 200
+    out = response.json()["messages"]
+    assert [m["created"] for m in out] == [True, True, True, True, False]
+    assert out[0]["message_id"] == out[4]["message_id"]
+    replay = api.post("/messages/batch", json={"messages": items[:2]}).json()["messages"]
+    assert [m["created"] for m in replay] == [False, False]
+    assert api.get("/messages").json()["total"] == 4
+    assert api.post("/messages/batch", json={"messages": []}).status_code == 400
+
+
+def test_batch_limit(serve: Serve) -> None:
+    api = serve(worker_enabled=False, max_batch=3).client()
+    response = api.post("/messages/batch", json={"messages": [message_body(n) for n in range(4)]})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "BATCH_TOO_LARGE"
+
+
+def test_resolve_retry_and_unknown_ids(api: httpx.Client) -> None:
+    message_id = api.post("/messages", json=message_body()).json()["message_id"]
+    assert api.post(f"/messages/{message_id}/retry").json() == {
+        "message_id": message_id,
+        "status": "RETRYING",
+    }
+    resolved = api.post(f"/messages/{message_id}/resolve")
+    assert resolved.json() == {"message_id": message_id, "status": "RESOLVED"}
+    got = api.get(f"/messages/{message_id}").json()
+    assert got["resolved"] is True and got["resolved_at"] is not None
+    conflict = api.post(f"/messages/{message_id}/retry")
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "MESSAGE_STATE_CONFLICT"
+    for path in ["/messages/not-a-uuid", "/messages/5d9a4a1e-0000-4000-8000-000000000000"]:
+        missing = api.get(path)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
+    assert api.post("/messages/5d9a4a1e-0000-4000-8000-000000000000/resolve").status_code == 404
+
+
+def test_bulk_redrive_and_resolve_with_dry_run(api: httpx.Client) -> None:
+    ids = [
+        api.post("/messages", json=message_body(n, source_queue=f"q{n % 2}")).json()["message_id"]
+        for n in range(6)
+    ]
+    dry = api.post("/messages/resolve", json={"source_queue": "q0", "dry_run": True}).json()
+    assert dry["dry_run"] is True and dry["matched"] == 3 and set(dry["message_ids"]) == set(ids[0::2])
+    assert api.get("/messages", params={"resolved": True}).json()["total"] == 0
+
+    done = api.post("/messages/resolve", json={"source_queue": "q0"}).json()
+    assert done["matched"] == 3
+    assert api.get("/messages", params={"resolved": True}).json()["total"] == 3
+
+    redrive = api.post("/messages/redrive", json={"status": ["PENDING"], "limit": 2}).json()
+    assert redrive["matched"] == 2 and set(redrive["message_ids"]) <= set(ids[1::2])
+    statuses = {m["message_id"]: m["status"] for m in api.get("/messages").json()["messages"]}
+    assert sorted(statuses.values()) == [
+        "PENDING",
+        "RESOLVED",
+        "RESOLVED",
+        "RESOLVED",
+        "RETRYING",
+        "RETRYING",
+    ]
+    bad = api.post("/messages/redrive", json={"status": ["RESOLVED"]})
+    assert bad.status_code == 400
+
+
+def test_stats_group_by_fingerprint(api: httpx.Client) -> None:
+    for n in range(4):
+        api.post("/messages", json=message_body(n, error_message=f"KeyError: 'user-{n}' missing in row {n}"))
+    api.post("/messages", json=message_body(9, destination_service="shipping", error_message="boom"))
+    stats = api.get("/stats").json()
+    assert stats["depth_by_status"]["PENDING"] == 5 and stats["unresolved"] == 5
+    assert stats["depth_by_service"] == {"billing": 4, "shipping": 1}
+    top = stats["groups"][0]
+    assert top["message_count"] == 4 and top["depth"] == 4 and top["error_type"] == "KeyError"
+    assert "<str>" in top["normalized_message"] and "<num>" in top["normalized_message"]
+    assert stats["oldest_unresolved_age_seconds"] >= 0
+    only_group = api.get("/messages", params={"fingerprint": top["fingerprint"]}).json()
+    assert only_group["total"] == 4
+
+
+def test_ready_and_metrics(api: httpx.Client) -> None:
+    assert api.get("/ready").json() == {"status": "ready"}
+    api.post("/messages", json=message_body()).raise_for_status()
+    text = api.get("/metrics").text
+    assert "resilience_dlq_messages_created_total 1.0" in text
+    assert 'resilience_dlq_depth{status="PENDING"} 1.0' in text
+
+
+def test_worker_redelivers_and_resolves(serve: Serve, destination: Destination) -> None:
+    api = serve(service_map={"billing": destination.url}).client()
+    ids = [api.post("/messages", json=message_body(n)).json()["message_id"] for n in range(5)]
+    wait_until(lambda: api.get("/stats").json()["depth_by_status"]["RESOLVED"] == 5)
+    assert all(destination.deliveries[i] == 1 for i in ids)
+    delivered = {b["id"]: b for b in destination.bodies}
+    assert delivered[ids[0]]["body"] == {"order_id": 0} and delivered[ids[0]]["path"] == "/messages"
+    got = api.get(f"/messages/{ids[0]}").json()
+    assert got["status"] == "RESOLVED" and got["retry_count"] == 1
+    assert [a["outcome"] for a in got["attempts"]] == ["SUCCESS"] and got["attempts"][0]["status_code"] == 200
+    assert 'resilience_dlq_redeliveries_total{outcome="success"} 5.0' in api.get("/metrics").text
+
+
+def test_failing_destination_ends_failed_with_every_attempt_recorded(
+    serve: Serve, destination: Destination
+) -> None:
+    destination.status = lambda _id: 503
+    api = serve(service_map={"billing": destination.url}, max_attempts=3, delivery_attempts=1).client()
+    message_id = api.post("/messages", json=message_body()).json()["message_id"]
+    wait_until(lambda: api.get(f"/messages/{message_id}").json()["status"] == "FAILED")
+    got = api.get(f"/messages/{message_id}").json()
+    assert got["retry_count"] == 3 and got["next_attempt_at"] is None
+    assert [(a["outcome"], a["status_code"]) for a in got["attempts"]] == [("FAILURE", 503)] * 3
+    assert "503" in got["last_error"]
+    assert api.get("/stats").json()["groups"][0]["redelivery_failures"] == 3
+    assert "resilience_dlq_failures_total 1.0" in api.get("/metrics").text
+
+    destination.status = lambda _id: 200
+    assert api.post(f"/messages/{message_id}/retry").json()["status"] == "RETRYING"
+    wait_until(lambda: api.get(f"/messages/{message_id}").json()["status"] == "RESOLVED")
+    assert destination.deliveries[message_id] == 1
+
+
+def test_retry_policy_retries_within_one_redelivery(serve: Serve, destination: Destination) -> None:
+    calls: list[str] = []
+
+    def flaky(message_id: str) -> int:
+        calls.append(message_id)
+        return 500 if len(calls) == 1 else 200
+
+    destination.status = flaky
+    api = serve(service_map={"billing": destination.url}, delivery_attempts=2).client()
+    message_id = api.post("/messages", json=message_body()).json()["message_id"]
+    wait_until(lambda: api.get(f"/messages/{message_id}").json()["status"] == "RESOLVED")
+    got = api.get(f"/messages/{message_id}").json()
+    assert len(calls) == 2 and [a["outcome"] for a in got["attempts"]] == ["SUCCESS"]
+
+
+def test_catalog_discovery_and_unknown_service(serve: Serve, destination: Destination) -> None:
+    destination.catalog["billing"] = [
+        {"Address": "10.255.255.1", "ServiceAddress": "127.0.0.1", "ServicePort": destination.port}
+    ]
+    api = serve(registry_url=destination.url, max_attempts=1).client()
+    found = api.post("/messages", json=message_body()).json()["message_id"]
+    lost = api.post("/messages", json=message_body(destination_service="nowhere")).json()["message_id"]
+    wait_until(lambda: api.get(f"/messages/{found}").json()["status"] == "RESOLVED")
+    wait_until(lambda: api.get(f"/messages/{lost}").json()["status"] == "FAILED")
+    assert "no instance of 'nowhere'" in api.get(f"/messages/{lost}").json()["attempts"][0]["error"]
+
+
+def test_alert_webhook_fires_once_per_debounce(serve: Serve, destination: Destination) -> None:
+    api = serve(
+        worker_enabled=True, alert_depth=3, alert_debounce=3600, alert_webhook_url=f"{destination.url}/alerts"
+    ).client()
+    api.post("/messages/batch", json={"messages": [message_body(n) for n in range(3)]}).raise_for_status()
+    wait_until(lambda: len(destination.alerts) >= 1)
+    api.post("/messages", json=message_body(4)).raise_for_status()
+    wait_until(lambda: 'resilience_dlq_alerts_total{kind="depth"} 1.0' in api.get("/metrics").text)
+    assert destination.alerts[0]["kind"] == "depth" and destination.alerts[0]["value"] >= 3
+    assert len(destination.alerts) == 1
