@@ -322,8 +322,9 @@ class ToxiproxyClient:
         text = text.removesuffix("\\n")  # 2.6.0 sent a literal backslash-n after the JSON
         with contextlib.suppress(ValueError):
             body = json.loads(text)
-            if isinstance(body, dict) and isinstance(body.get("version"), str):
-                return body["version"]
+            version = body.get("version") if isinstance(body, dict) else None
+            if isinstance(version, str):
+                return version
         return text
 
     def is_running(self) -> bool:
