@@ -1,0 +1,245 @@
+"""The gateway end to end over real sockets: upstreams healthy, slow, failing, broken and down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from stubs.platform import Platform
+
+WEATHER = "/weather/{location}"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy (bounded); the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def breaker(gateway: httpx.Client, name: str) -> dict[str, Any]:
+    state: dict[str, Any] = gateway.get("/resilience/breakers").json()["breakers"][name]
+    return state
+
+
+def assert_error_envelope(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status
+    body = response.json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "traceback" not in response.text.lower()
+
+
+def test_healthy_upstreams_give_live_unmarked_answers(gateway: httpx.Client, platform: Platform) -> None:
+    response = gateway.get("/forecast/north", headers={"X-Request-ID": "trace-1"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["degraded"] is False and body["fallbacks"] == {} and "x-fallback" not in response.headers
+    assert body["weather"]["location"] == "north" and body["prediction"]["region"] == "north"
+    # One user request, one call to each upstream, carrying the caller's request id.
+    [record] = platform.control("weather-service").requests()["requests"]
+    assert record["request_id"] == "trace-1"
+    assert platform.control("prediction-service").count() == 1
+    profile = gateway.get("/users/5").json()
+    assert profile["user_id"] == "5" and profile["degraded"] is False
+    assert gateway.get("/health").json() == {
+        "status": "ok",
+        "breakers": dict.fromkeys(
+            ["user-service", "weather-service", "prediction-service", "processing-service"], "CLOSED"
+        ),
+    }
+
+
+def test_job_is_processed_once_when_processing_is_healthy(gateway: httpx.Client, platform: Platform) -> None:
+    response = gateway.post("/jobs", json={"kind": "recompute", "region": "north"})
+    assert response.status_code == 200
+    job_id = response.json()["job_id"]
+    processed = httpx.get(platform.urls["processing-service"] + "/messages").json()
+    assert processed["per_key"] == {job_id: 1}
+    assert processed["messages"][0]["payload"]["kind"] == "recompute"
+
+
+def test_slow_upstream_times_out_per_attempt_and_falls_back(
+    gateway: httpx.Client, platform: Platform
+) -> None:
+    weather = platform.control("weather-service")
+    weather.set_behaviour(latency=1500)  # every attempt overruns the 0.5 s attempt timeout
+    started = time.monotonic()
+    response = gateway.get("/forecast/south")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert response.headers["x-fallback"] == "weather-service=default"
+    assert response.json()["weather"] == {"conditions": "unknown"} and response.json()["degraded"] is True
+    assert weather.count(WEATHER) == 3  # max_attempts: the retry amplification a scenario measures
+    assert elapsed < 1.5 * 3  # attempts were cut at their timeout, not left to finish
+
+
+def test_failing_upstream_opens_the_breaker_serves_last_known_good_and_recovers(
+    gateway: httpx.Client, platform: Platform
+) -> None:
+    weather = platform.control("weather-service")
+    live = gateway.get("/forecast/east").json()["weather"]
+    weather.set_behaviour(error_rate=1.0, error_status=[503])
+    degraded = gateway.get("/forecast/east")
+    assert degraded.status_code == 200
+    assert degraded.headers["x-fallback"] == "weather-service=last_known_good"
+    assert degraded.json()["weather"] == live and degraded.json()["fallbacks"] == {
+        "weather-service": "last_known_good"
+    }
+    assert breaker(gateway, "weather-service")["state"] == "OPEN"  # 3 failed attempts in a row
+    calls = weather.count(WEATHER)
+    for _ in range(5):
+        assert gateway.get("/forecast/east").headers["x-fallback"] == "weather-service=last_known_good"
+    assert weather.count(WEATHER) == calls  # open: the upstream is left alone
+    assert gateway.get("/health").json()["status"] == "degraded"
+
+    weather.clear_behaviour()
+    time.sleep(1.1)  # recovery_timeout
+    recovered = eventually(lambda: "x-fallback" not in gateway.get("/forecast/east").headers, timeout=5)
+    assert recovered
+    assert breaker(gateway, "weather-service")["state"] == "CLOSED"
+
+
+def test_breaker_reopens_when_the_half_open_probe_fails(gateway: httpx.Client, platform: Platform) -> None:
+    weather = platform.control("weather-service")
+    weather.set_behaviour(error_rate=1.0)
+    gateway.get("/forecast/west")
+    assert breaker(gateway, "weather-service")["state"] == "OPEN"
+    time.sleep(1.1)
+    calls = weather.count(WEATHER)
+    gateway.get("/forecast/west")  # the probe fails: open again, no retry through an open breaker
+    assert weather.count(WEATHER) == calls + 1
+    assert breaker(gateway, "weather-service")["state"] == "OPEN"
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        {"drop_rate": 1.0},
+        {"drop_rate": 1.0, "drop_mode": "reset"},
+        {"body_fault": "truncate"},
+        {"body_fault": "malformed"},
+        {"error_rate": 1.0, "error_status": [429], "retry_after_s": 1},
+    ],
+    ids=["dropped", "reset", "truncated", "malformed", "429-retry-after"],
+)
+def test_broken_responses_are_failures_served_by_fallback(
+    gateway: httpx.Client, platform: Platform, behaviour: dict[str, Any]
+) -> None:
+    platform.control("user-service").set_behaviour(behaviour)
+    response = gateway.get("/users/8")
+    assert response.status_code == 200
+    assert response.headers["x-fallback"] == "user-service=default"
+    assert response.json() == {
+        "name": "Unknown", "user_id": "8", "degraded": True, "fallbacks": {"user-service": "default"},
+    }  # fmt: skip
+    assert platform.control("user-service").count() == 2  # both attempts were made
+
+
+def test_fail_first_is_absorbed_by_retry_without_fallback(gateway: httpx.Client, platform: Platform) -> None:
+    platform.control("weather-service").set_behaviour(fail_first=2)
+    response = gateway.get("/forecast/north")
+    assert response.status_code == 200 and response.json()["degraded"] is False
+    assert platform.control("weather-service").count(WEATHER) == 3
+
+
+def test_down_upstream_falls_back_then_recovers_when_it_returns(
+    gateway: httpx.Client, platform: Platform
+) -> None:
+    assert gateway.get("/users/3").json()["degraded"] is False
+    server = platform.servers["user-service"]
+    server.stop()
+    try:
+        for _ in range(3):
+            response = gateway.get("/users/3")
+            assert response.headers["x-fallback"] == "user-service=last_known_good"
+            assert response.json()["email"] == "user3@example.com"
+        assert breaker(gateway, "user-service")["state"] == "OPEN"
+    finally:
+        server.start()
+    assert eventually(lambda: gateway.get("/users/3").json()["degraded"] is False, timeout=5)
+
+
+def test_job_is_dead_lettered_exactly_once_then_redelivered(
+    gateway: httpx.Client, platform: Platform, dlq: str
+) -> None:
+    processing = platform.control("processing-service")
+    processing.set_behaviour(error_rate=1.0, error_status=[503])
+    response = gateway.post("/jobs", json={"kind": "recompute", "region": "south"})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued for retry" and body["dead_lettered"] is True and body["spooled"] is False
+    assert response.headers["x-fallback"] == "processing-service=dead_letter"
+    assert processing.count() == 3  # every attempt was made before dead-lettering
+    with httpx.Client(base_url=dlq, timeout=5) as client:
+        messages = client.get("/messages", params={"source_queue": "gateway-jobs", "limit": 1000}).json()[
+            "messages"
+        ]
+        mine = [
+            m
+            for m in messages
+            if client.get(f"/messages/{m['message_id']}").json()["payload"]["job_id"] == body["job_id"]
+        ]
+        assert len(mine) == 1 and mine[0]["message_id"] == body["dlq_message_id"]
+        assert mine[0]["destination_service"] == "processing-service"
+        # Processing recovers: the DLQ worker redelivers through the registry, once.
+        processing.clear_behaviour()
+        processed = eventually(
+            lambda: httpx.get(platform.urls["processing-service"] + "/messages").json()["per_key"], timeout=10
+        )
+        assert processed == {body["job_id"]: 1}
+        detail = eventually(
+            lambda: (d := client.get(f"/messages/{body['dlq_message_id']}").json())["resolved"] and d
+        )
+        assert detail["status"] == "RESOLVED"
+
+
+def test_jobs_without_a_dlq_fail_in_the_standard_format(
+    make_gateway: Callable[..., httpx.Client], platform: Platform
+) -> None:
+    gateway = make_gateway(dlq_url=None)
+    platform.control("processing-service").set_behaviour(error_rate=1.0, error_status=[500])
+    assert_error_envelope(gateway.post("/jobs", json={"kind": "x"}), 502, "UPSTREAM_FAILED")
+    gateway.post("/resilience/breakers/processing-service/open")
+    refused = gateway.post("/jobs", json={"kind": "x"})
+    assert_error_envelope(refused, 503, "CIRCUIT_OPEN")
+    assert platform.control("processing-service").count() == 3  # the forced-open breaker let none through
+
+
+def test_error_responses_keep_the_standard_format(gateway: httpx.Client) -> None:
+    assert_error_envelope(gateway.get("/users/424242"), 404, "NOT_FOUND")
+    assert_error_envelope(gateway.post("/jobs", json={"kind": ""}), 400, "VALIDATION_ERROR")
+    assert_error_envelope(gateway.post("/jobs", content=b"{oops"), 400, "VALIDATION_ERROR")
+    assert_error_envelope(gateway.get("/forecast/" + "x" * 100), 400, "VALIDATION_ERROR")
+    assert_error_envelope(gateway.post("/resilience/breakers/nope/open"), 404, "NOT_FOUND")
+    assert_error_envelope(gateway.post("/resilience/breakers/user-service/melt"), 400, "VALIDATION_ERROR")
+    assert_error_envelope(gateway.get("/no/such/route"), 404, "HTTP_404")
+
+
+def test_manual_override_open_close_reset(gateway: httpx.Client, platform: Platform) -> None:
+    weather = platform.control("weather-service")
+    assert gateway.post("/resilience/breakers/weather-service/open").json()["state"] == "FORCED_OPEN"
+    assert gateway.get("/forecast/north").headers["x-fallback"] == "weather-service=default"
+    assert weather.count() == 0
+    assert gateway.post("/resilience/breakers/weather-service/close").json()["state"] == "DISABLED"
+    weather.set_behaviour(error_rate=1.0)
+    for _ in range(3):
+        gateway.get("/forecast/north")
+    assert breaker(gateway, "weather-service")["state"] == "DISABLED"  # forced closed never trips
+    assert gateway.post("/resilience/breakers/weather-service/reset").json()["state"] == "CLOSED"
+
+
+def test_metrics_count_fallbacks_and_show_breaker_state(gateway: httpx.Client, platform: Platform) -> None:
+    platform.control("weather-service").set_behaviour(error_rate=1.0)
+    gateway.get("/forecast/north")
+    text = gateway.get("/metrics").text
+    assert 'gateway_fallbacks_total{strategy="default",upstream="weather-service"} 1.0' in text
+    assert 'gateway_breaker_state{breaker="weather-service"} 1.0' in text
+    assert 'gateway_requests_total{route="/forecast/{region}",status="200"} 1.0' in text
