@@ -159,6 +159,11 @@ def test_keys_are_case_insensitive_unknown_keys_and_trailing_bytes_ignored(http:
     assert (created["name"], created["upstream"], created["toxics"]) == ("p", UPSTREAM, [])
 
 
+def test_of_two_keys_differing_in_case_the_later_wins(http: httpx.Client) -> None:
+    body = b'{"name":"first","NAME":"second","upstream":"127.0.0.1:9","listen":"127.0.0.1:0"}'
+    assert http.post("/proxies", content=body).json()["name"] == "second"
+
+
 def test_null_fields_take_defaults(http: httpx.Client) -> None:
     body = create(http, "p", enabled=None)
     assert body["enabled"] is True
@@ -181,6 +186,16 @@ def test_update_merges_ignores_name_and_accepts_post_and_patch(http: httpx.Clien
     assert_error(http.patch("/proxies/p", content=b""), 400, "bad request body: EOF")
     assert_error(http.patch("/proxies/nope", json={"enabled": True}), 404, "proxy not found")
     assert list(http.get("/proxies").json()) == ["p"]
+
+
+def test_failed_listen_change_leaves_the_proxy_disabled_at_the_new_address(http: httpx.Client) -> None:
+    create(http, "p")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        response = http.patch("/proxies/p", json={"listen": f"127.0.0.1:{port}"})
+    assert_error(response, 500, f"listen tcp 127.0.0.1:{port}: bind: address already in use")
+    stored = http.get("/proxies/p").json()
+    assert (stored["enabled"], stored["listen"]) == (False, f"127.0.0.1:{port}")
 
 
 def test_delete_is_204_without_body(http: httpx.Client) -> None:

@@ -201,6 +201,17 @@ def test_timeout_drops_data_and_closes_after_the_delay(proxy: Proxy) -> None:
     assert_delay(t[0], 300)
 
 
+def test_timeout_restarts_with_each_chunk(proxy: Proxy) -> None:
+    proxy.add_toxic("timeout", timeout=300)
+    with connect(proxy.port) as sock:
+        for _ in range(3):  # 0, 150 and 300 ms: each dropped chunk restarts the 300 ms timer
+            sock.sendall(b"dropped")
+            time.sleep(0.15)
+        with elapsed_ms() as t:
+            assert read_to_end(sock) == (b"", [], None)
+    assert_delay(t[0], 150)  # 300 ms after the last chunk, 150 ms of which were already slept
+
+
 def test_timeout_zero_holds_until_removed_and_removal_closes(proxy: Proxy) -> None:
     proxy.add_toxic("timeout", timeout=0)
     with connect(proxy.port) as sock:
@@ -297,6 +308,14 @@ def test_upstream_change_closes_connections_and_keeps_toxics(proxy: Proxy, echo:
         assert [t.name for t in proxy.toxics()] == ["noop_downstream"]
     finally:
         other.close()
+
+
+def test_listen_that_resolves_to_the_same_address_keeps_connections(proxy: Proxy) -> None:
+    with connect(proxy.port) as sock:
+        assert rtt_ms(sock) < 100
+        proxy.update(listen=f"localhost:{proxy.port}")  # no change since 2.12.0: no restart
+        assert proxy.listen == f"127.0.0.1:{proxy.port}"
+        assert rtt_ms(sock) < 100
 
 
 def test_dead_upstream_gives_open_then_close(api: ToxiproxyClient) -> None:
