@@ -9,7 +9,8 @@ Order of decisions after a failed attempt:
 1. :class:`~resilience.errors.CircuitBreakerError`: give up at once (``on_circuit_open="raise"``,
    the default) or wait the breaker's ``retry_after`` when it fits (``"wait"``).
 2. :class:`NonRetryableError` (and subclasses): never retried. :class:`RetryableError`: always
-   retried. Any other error is retried only if it is an instance of ``retry_exceptions``.
+   retried. Any other error is retried only if it is an instance of ``retry_exceptions`` (or, when
+   that is a predicate, if the predicate returns true).
 3. Kill switch off (:func:`resilience.set_active`): no retry.
 4. Attempt limit (or the test-mode attempt count of :func:`resilience.set_testing`).
 5. Next delay: the server's ``Retry-After`` (clamped to ``max_delay``) or the backoff schedule; 0 in
@@ -68,8 +69,14 @@ T = TypeVar("T")
 
 logger = logging.getLogger("resilience.retry")
 
-ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...] | list[type[BaseException]]
-"""What ``retry_exceptions=`` accepts: one exception class, a tuple or a list of them."""
+ExceptionTypes = (
+    type[BaseException]
+    | tuple[type[BaseException], ...]
+    | list[type[BaseException]]
+    | Callable[[BaseException], bool]
+)
+"""What ``retry_exceptions=`` accepts: one exception class, a tuple or a list of them, or a predicate
+on the exception."""
 
 
 class RetryableError(Exception):
@@ -211,7 +218,8 @@ class Retry:
 
     Args:
         max_attempts: attempts in all, first included (default 3); ``None`` for no limit.
-        retry_exceptions: what to retry: a class, tuple or list (default ``Exception``).
+        retry_exceptions: what to retry: a class, tuple or list (default ``Exception``), or a
+            predicate ``(exception) -> bool``.
         base_delay: first wait in seconds (default 1.0).
         max_delay: cap on any wait in seconds (default 60.0).
         backoff_factor: growth per retry (default 2.0).
@@ -233,6 +241,7 @@ class Retry:
     """
 
     __slots__ = (
+        "_predicate",
         "_retryable",
         "_statistics",
         "backoff",
@@ -283,6 +292,10 @@ class Retry:
         if budget is not None and not isinstance(budget, RetryBudget):
             raise TypeError(f"budget must be a RetryBudget or None, got {budget!r}")
         self.max_attempts = max_attempts
+        self._predicate: Callable[[BaseException], bool] | None = None
+        if callable(retry_exceptions) and not isinstance(retry_exceptions, type):
+            self._predicate = retry_exceptions
+            retry_exceptions = Exception
         self.retry_exceptions = _exception_tuple(retry_exceptions, "retry_exceptions")
         self._retryable: tuple[type[BaseException], ...] = (RetryableError, *self.retry_exceptions)
         self.backoff = Backoff(base_delay, max_delay, backoff_factor, jitter, rng)
@@ -307,13 +320,15 @@ class Retry:
     def __repr__(self) -> str:
         return (
             f"Retry(name={self.name!r}, max_attempts={self.max_attempts}, timeout={self.timeout}, "
-            f"retry_exceptions={self.retry_exceptions!r}, backoff={self.backoff!r})"
+            f"retry_exceptions={self._predicate or self.retry_exceptions!r}, backoff={self.backoff!r})"
         )
 
     def is_retryable(self, error: BaseException) -> bool:
         """Whether ``error`` may be retried at all (ignoring limits and budgets)."""
         if isinstance(error, NonRetryableError):
             return False
+        if self._predicate is not None:
+            return isinstance(error, RetryableError) or self._predicate(error)
         return isinstance(error, self._retryable)
 
     def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
