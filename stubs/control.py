@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from stubs._http import tls_context
 from stubs.behaviour import Behaviour
 
 __all__ = ["StubControl", "StubControlError"]
@@ -30,7 +31,7 @@ class StubControl:
 
     def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, verify=tls_context())
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._client.request(method, f"/_admin{path}", **kwargs)

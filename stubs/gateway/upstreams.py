@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from resilience.errors import InvalidRequestError, NotFoundError, UpstreamUnavailableError
+from stubs._http import tls_context
 
 __all__ = [
     "UPSTREAM_FAILURES",
@@ -84,6 +85,7 @@ class UpstreamClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
+            verify=tls_context(),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
 
