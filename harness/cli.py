@@ -12,7 +12,13 @@ from importlib.metadata import version
 import click
 
 # Modules that each expose ``register(group)``; listed explicitly so the CLI's surface is reviewable.
-COMMAND_MODULES: tuple[str, ...] = ("harness.commands.stubs",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "harness.commands.stubs",
+    "harness.commands.toxiproxy_serve",
+    "harness.commands.run",
+    "harness.commands.scenarios",
+    "harness.commands.report",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
