@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -34,18 +34,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resilience.dlq.client import DLQClient
-from resilience.errors import CircuitBreakerError, NotFoundError, RetryError
+from resilience.errors import CircuitBreakerError, NotFoundError, RetryBudgetExhaustedError, RetryError
 from resilience.fallback import fallback_info
 from resilience.instrumentation import fallback as fallback_metrics
 from resilience.instrumentation import retry as retry_metrics
 from resilience.middleware import add_error_handlers, get_request_id
-from stubs.gateway._policy import STRATEGY_LABELS, UpstreamPolicy, build_policy
+from resilience.policy import Policy
+from stubs.gateway._policy import STRATEGY_LABELS, build_policies
 from stubs.gateway.config import GatewayConfig
 from stubs.gateway.upstreams import UPSTREAM_FAILURES, UpstreamClient
 
 __all__ = ["FALLBACK_HEADER", "create_app"]
 
 FALLBACK_HEADER = "X-Fallback"
+HTTP_BACKSTOP_TIMEOUT = 30.0
+"""httpx's per-operation timeout for an upstream whose policy has no per-attempt timeout."""
 _NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 _STATE_VALUES = {"CLOSED": 0, "OPEN": 1, "HALF_OPEN": 2, "FORCED_OPEN": 3, "DISABLED": 4, "METRICS_ONLY": 5}
 
@@ -62,7 +65,7 @@ class JobIn(BaseModel):
 class _Metrics:
     """The gateway's own series, in a registry per app so several gateways can share a process."""
 
-    def __init__(self, policies: dict[str, UpstreamPolicy]) -> None:
+    def __init__(self, policies: Mapping[str, Policy]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "gateway_requests_total", "Requests answered, by route and status.", ["route", "status"],
@@ -131,11 +134,15 @@ def _served_by(upstream: str, value: Any) -> dict[str, str]:
     return {} if info is None else {upstream: STRATEGY_LABELS.get(info.strategy, info.strategy)}
 
 
-def create_app(config: GatewayConfig) -> FastAPI:
-    """Build the gateway for ``config`` (see :func:`stubs.gateway.config.load_config`)."""
-    policies = {name: build_policy(name, config.policy_section(name)) for name in config.services}
+def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = None) -> FastAPI:
+    """Build the gateway for ``config`` (see :func:`stubs.gateway.config.load_config`).
+
+    ``environ`` supplies ``RESILIENCE__<SERVICE>__<KEY>`` policy overrides (default: os.environ).
+    Raises :class:`~stubs.gateway.config.ConfigError` for a policy section it cannot use.
+    """
+    policies = build_policies(config, environ=environ)
     clients = {
-        name: UpstreamClient(name, config.url(name), timeout=policy.timeout)
+        name: UpstreamClient(name, config.url(name), timeout=policy.timeout or HTTP_BACKSTOP_TIMEOUT)
         for name, policy in policies.items()
     }
     metrics = _Metrics(policies)
@@ -152,7 +159,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 "GET", path, headers={"X-Request-ID": request_id} if request_id else None
             )
 
-        return policies[name].wrap(get)
+        return policies[name](get)
 
     get_user = getter("user-service")
     get_weather = getter("weather-service")
@@ -164,7 +171,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             headers["X-Request-ID"] = request_id
         return await clients["processing-service"].request("POST", "/messages", json=job, headers=headers)
 
-    submit = policies["processing-service"].wrap(_submit)
+    submit = policies["processing-service"](_submit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -206,7 +213,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         payload = {**job.model_dump(), "job_id": str(uuid.uuid4()), "submitted_at": time.time()}
         try:
             await submit(payload)
-        except (*UPSTREAM_FAILURES, RetryError, CircuitBreakerError) as error:
+        except (*UPSTREAM_FAILURES, RetryError, RetryBudgetExhaustedError, CircuitBreakerError) as error:
             if dlq is None:
                 raise
             sent = await dlq.asend(

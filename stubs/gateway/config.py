@@ -18,14 +18,14 @@ file), which is how the harness points the gateway at Toxiproxy proxies.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from resilience.registry import load_config_file
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -61,14 +61,16 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     services: dict[str, dict[str, Any]]
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    """Policy options every service inherits (see ``resilience.policy``)."""
+    toggles: dict[str, Any] | None = None
+    """Run-time fallback switches (``force_fallback``, ``disabled_features``)."""
     dlq: DLQSettings = Field(default_factory=DLQSettings)
+    source: str = "config"
+    """Where the configuration came from; error messages start with it."""
 
     def url(self, service: str) -> str:
         return str(self.services[service]["url"])
-
-    def policy_section(self, service: str) -> dict[str, Any]:
-        """The section without ``url``: what the resilience policy is built from."""
-        return {k: v for k, v in self.services[service].items() if k != "url"}
 
 
 def parse_upstreams(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -85,19 +87,6 @@ def parse_upstreams(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
     return result
 
 
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read gateway config {path}: {error.strerror or error}") from None
-    try:
-        return yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(
-            f"{path}: not valid {'YAML' if path.suffix != '.json' else 'JSON'}: {error}"
-        ) from None
-
-
 def load_config(
     path: str | Path | None = None,
     *,
@@ -109,9 +98,12 @@ def load_config(
     """Read ``path`` (default: the shipped ``default-config.json``) and apply the overrides."""
     env = os.environ if environ is None else environ
     source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    raw = _read(source)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be an object with a 'services' key")
+    try:
+        raw = load_config_file(source)
+    except OSError as error:
+        raise ConfigError(f"cannot read gateway config {source}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     overrides = {**parse_upstreams(env.get("GATEWAY_UPSTREAMS", "")), **(upstreams or {})}
     services = raw.get("services")
     if isinstance(services, dict):
@@ -134,6 +126,7 @@ def load_config(
     if dlq_api_key:
         dlq["api_key"] = dlq_api_key
     raw["dlq"] = dlq
+    raw["source"] = str(source)
     try:
         config = GatewayConfig.model_validate(raw)
     except ValidationError as error:

@@ -7,27 +7,32 @@ answer                                 raised                               (see
 =====================================  ===================================  ==================
 2xx with a JSON body                   (the parsed body)                    -
 2xx with a broken body                 :class:`UpstreamPayloadError`        yes
-404                                    :class:`resilience.errors.NotFoundError`   no
+404                                    :class:`UpstreamNotFoundError`       no
 429, 5xx                               :class:`UpstreamStatusError`         yes (Retry-After kept)
 other 4xx                              :class:`UpstreamRejectedError`       no
 connect/read errors, dropped sockets   ``httpx.TransportError``             yes
-attempt longer than its timeout        ``TimeoutError``                     yes
+attempt longer than its timeout        ``TimeoutError`` (from the policy)   yes
 =====================================  ===================================  ==================
+
+"No" errors are :class:`~resilience.retry.NonRetryableError`: the policy neither retries them nor
+serves a fallback for them, and the gateway's breakers ignore them (the request was wrong, the
+upstream is fine); the error middleware answers them with their own status.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
 from resilience.errors import InvalidRequestError, NotFoundError, UpstreamUnavailableError
+from resilience.retry import NonRetryableError
 from stubs._http import tls_context
 
 __all__ = [
     "UPSTREAM_FAILURES",
     "UpstreamClient",
+    "UpstreamNotFoundError",
     "UpstreamPayloadError",
     "UpstreamRejectedError",
     "UpstreamStatusError",
@@ -51,7 +56,11 @@ class UpstreamPayloadError(UpstreamUnavailableError):
     code = "UPSTREAM_BAD_PAYLOAD"
 
 
-class UpstreamRejectedError(InvalidRequestError):
+class UpstreamNotFoundError(NotFoundError, NonRetryableError):
+    """The upstream says the thing asked for does not exist (404)."""
+
+
+class UpstreamRejectedError(InvalidRequestError, NonRetryableError):
     """The upstream refused the request (4xx other than 404/429): retrying would not help."""
 
     code = "UPSTREAM_REJECTED"
@@ -63,7 +72,7 @@ UPSTREAM_FAILURES: tuple[type[BaseException], ...] = (
     UpstreamStatusError,
     UpstreamPayloadError,
 )
-"""Failures that mean "the upstream is unwell": retried, counted by breakers, served by fallbacks."""
+"""Failures that mean "the upstream is unwell" (retried, counted by breakers, served by fallbacks)."""
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -75,8 +84,12 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class UpstreamClient:
-    """One pooled ``httpx.AsyncClient`` per upstream. ``timeout`` bounds a whole attempt, body
-    included (httpx's own timeouts reset on every chunk, so a dripping body would evade them)."""
+    """One pooled ``httpx.AsyncClient`` per upstream.
+
+    ``timeout`` is httpx's per-operation backstop only: the policy's per-attempt timeout bounds the
+    whole attempt, body included (httpx's own timeouts restart on every chunk, so a dripping body
+    would evade them).
+    """
 
     def __init__(self, name: str, base_url: str, *, timeout: float) -> None:
         self.name = name
@@ -98,11 +111,10 @@ class UpstreamClient:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """One attempt: the parsed JSON body, or one of the errors in the module table."""
-        async with asyncio.timeout(self.timeout):
-            response = await self._http.request(method, path, json=json, headers=headers)
+        response = await self._http.request(method, path, json=json, headers=headers)
         status = response.status_code
         if status == 404:
-            raise NotFoundError(f"{self.name}: {path} not found", upstream=self.name)
+            raise UpstreamNotFoundError(f"{self.name}: {path} not found", upstream=self.name)
         if status == 429 or status >= 500:
             raise UpstreamStatusError(self.name, status, _retry_after(response))
         if status >= 400:
