@@ -5,7 +5,9 @@ Order, outermost first, and why:
 1. **fallback** sees the final outcome only (after every retry), so it never masks a failure that a
    retry would have fixed;
 2. **retry** goes around the breaker, so an open breaker stops the retries at once
-   (``CircuitBreakerError`` is not retried) and each attempt is counted by the breaker;
+   (``CircuitBreakerError`` is not retried) and each attempt is counted by the breaker. When an
+   attempt's failure is the one that opens the breaker, the policy raises ``CircuitBreakerError``
+   (``__cause__``: that failure) right away, so the retry does not sleep only to be refused;
 3. **breaker** records each attempt, timeouts included;
 4. **timeout** bounds one attempt, so a slow attempt fails, is recorded and may be retried.
 
@@ -65,8 +67,9 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from resilience._clock import MONOTONIC, Clock
-from resilience.breaker import BreakerConfig, CircuitBreaker
+from resilience.breaker import BreakerConfig, CircuitBreaker, CircuitState
 from resilience.budget import RetryBudget
+from resilience.errors import CircuitBreakerError
 from resilience.fallback import (
     PROGRAMMING_ERRORS,
     TOGGLES,
@@ -235,7 +238,7 @@ class Policy:
         if not callable(func):
             raise TypeError(f"a policy decorates callables, got {func!r}")
         guarded: Callable[P, T] = func if self.timeout is None else self._timed(func, self.timeout)
-        guarded = self.breaker(guarded)
+        guarded = self._stop_when_open(self.breaker(guarded))
         guarded = self.retry(guarded)
         fallback = self._fallback
         if fallback is None:
@@ -249,6 +252,47 @@ class Policy:
             feature=self.feature,
             toggles=self.toggles,
         )(guarded)
+
+    def _opened_error(self) -> CircuitBreakerError | None:
+        """The rejection the breaker would give now, if a failure just left it open."""
+        state = self.breaker.state
+        if state is not CircuitState.OPEN and state is not CircuitState.FORCED_OPEN:
+            return None
+        return CircuitBreakerError(
+            name=self.breaker.name, state=state.value, retry_after=self.breaker.retry_after
+        )
+
+    def _stop_when_open(self, func: Callable[P, T]) -> Callable[P, T]:
+        """Between retry and breaker: turn the failure that opened the breaker into its rejection."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def breaker_acall(*args: P.args, **kwargs: P.kwargs) -> Any:
+                try:
+                    return await func(*args, **kwargs)
+                except CircuitBreakerError:
+                    raise
+                except Exception as error:
+                    opened = self._opened_error()
+                    if opened is None:
+                        raise
+                    raise opened from error
+
+            return cast(Callable[P, T], breaker_acall)
+
+        @functools.wraps(func)
+        def breaker_call(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return func(*args, **kwargs)
+            except CircuitBreakerError:
+                raise
+            except Exception as error:
+                opened = self._opened_error()
+                if opened is None:
+                    raise
+                raise opened from error
+
+        return breaker_call
 
     def _timed(self, func: Callable[P, T], timeout: float) -> Callable[P, T]:
         name, clock = self.name, self.clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,6 +32,9 @@ class Upstream:
     url: str
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     hits: int = 0
+    slow_requests: int = 0
+    """How many of the next requests stall ``slow_seconds`` before answering."""
+    slow_seconds: float = 0.0
 
 
 @pytest.fixture
@@ -40,6 +44,9 @@ def upstream() -> Iterator[Upstream]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.hits += 1
+            if state.slow_requests > 0:
+                state.slow_requests -= 1
+                time.sleep(state.slow_seconds)
             status, headers = state.script.pop(0) if state.script else (200, {})
             body = b'{"ok": true}' if status == 200 else b'{"error": "busy"}'
             self.send_response(status)
@@ -60,6 +67,7 @@ def upstream() -> Iterator[Upstream]:
     try:
         yield state
     finally:
+        state.slow_requests = 0
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
