@@ -505,6 +505,9 @@ class _Located:
             mark = exc.problem_mark or exc.context_mark
             message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
             line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            lines = text.splitlines()
+            if mark and mark.line < len(lines) and "${" in lines[mark.line] and "flow" in message:
+                message += ' (inside {...} or [...] a ${VAR} must be quoted: "${VAR}")'
             self.problems.append(Problem(file, line, col, "", f"invalid YAML: {message}"))
             self.data = None
         finally:
