@@ -100,10 +100,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 class InProcessServer:
     """The app served by uvicorn on a socket bound to port 0, in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         self.app = create_app(settings)
         self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", port))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
         self._thread = threading.Thread(
@@ -150,14 +151,18 @@ def serve(database_url: str) -> Iterator[Callable[..., InProcessServer]]:
 class ServerProcess:
     """``python -m resilience.dlq`` in a subprocess, configured through its environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env}
         self._log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        """Launch and wait until ``/health`` answers."""
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> ServerProcess:
         with open(self._log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "resilience.dlq", "--port", str(self.port), "--log-level", "warning"],
@@ -165,7 +170,9 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        return self
 
+    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
         def up() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
@@ -201,8 +208,8 @@ def processes(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """``processes(env)`` makes a not-yet-started server process; every one is stopped at teardown."""
     made: list[ServerProcess] = []
 
-    def make(env: dict[str, str]) -> ServerProcess:
-        process = ServerProcess(env, tmp_path / f"dlq-{len(made)}.log")
+    def make(env: dict[str, str], port: int | None = None) -> ServerProcess:
+        process = ServerProcess(env, tmp_path / f"dlq-{len(made)}.log", port)
         made.append(process)
         return process
 
