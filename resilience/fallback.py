@@ -27,12 +27,13 @@ import math
 import os
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, cast
 
 from resilience._clock import MONOTONIC, Clock
 from resilience.errors import CircuitBreakerError
+from resilience.retry import is_async_callable
 
 __all__ = [
     "PROGRAMMING_ERRORS",
@@ -602,8 +603,8 @@ def with_fallback(
         def live_error(exc: BaseException) -> bool:
             return not (skip and isinstance(exc, skip) and not (rescued and isinstance(exc, rescued)))
 
-        if inspect.iscoroutinefunction(func):
-            afunc = func  # narrowed by iscoroutinefunction
+        if is_async_callable(func, "with_fallback"):
+            afunc = cast(Callable[P, Coroutine[Any, Any, Any]], func)
 
             async def fallback_acall(*args: P.args, **kwargs: P.kwargs) -> Any:
                 stats.calls += 1

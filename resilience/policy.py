@@ -62,7 +62,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -82,7 +82,7 @@ from resilience.fallback import (
     with_fallback,
 )
 from resilience.registry import BreakerRegistry, load_config_file
-from resilience.retry import NonRetryableError, Retry
+from resilience.retry import NonRetryableError, Retry, is_async_callable
 
 __all__ = [
     "ENV_PREFIX",
@@ -145,6 +145,14 @@ def _positive_seconds(value: object) -> bool:
 def _not_a_bug(error: BaseException) -> bool:
     """The policy's default retry filter: everything except programming errors."""
     return not isinstance(error, PROGRAMMING_ERRORS)
+
+
+def _as_coroutine_function(func: Callable[P, T]) -> Callable[P, T]:
+    @functools.wraps(func)
+    async def awaited(*args: P.args, **kwargs: P.kwargs) -> Any:
+        return await cast(Callable[P, Awaitable[Any]], func)(*args, **kwargs)
+
+    return cast(Callable[P, T], awaited)
 
 
 FallbackLike = FallbackStrategy | Callable[[], FallbackStrategy]
@@ -235,9 +243,11 @@ class Policy:
 
     def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
         """Decorate ``func``: fallback(retry(breaker(timeout(func))))."""
-        if not callable(func):
-            raise TypeError(f"a policy decorates callables, got {func!r}")
-        guarded: Callable[P, T] = func if self.timeout is None else self._timed(func, self.timeout)
+        guarded: Callable[P, T] = func
+        if is_async_callable(func, "a policy") and not inspect.iscoroutinefunction(func):
+            guarded = _as_coroutine_function(func)  # every layer then sees an ``async def``
+        if self.timeout is not None:
+            guarded = self._timed(guarded, self.timeout)
         guarded = self._stop_when_open(self.breaker(guarded))
         guarded = self.retry(guarded)
         fallback = self._fallback

@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
 from resilience._backoff import Backoff, Jitter, JitterLike, parse_retry_after, retry_after_hint
 from resilience._clock import MONOTONIC, Clock
@@ -59,6 +59,7 @@ __all__ = [
     "RetryableError",
     "all_statistics",
     "get_statistics",
+    "is_async_callable",
     "parse_retry_after",
     "retry",
     "retrying",
@@ -190,6 +191,23 @@ def _exception_tuple(value: object, label: str) -> tuple[type[BaseException], ..
                 f"{label} must be an exception class or a tuple/list of them; got {item!r} in {value!r}"
             )
     return items
+
+
+def is_async_callable(func: object, decorator: str) -> bool:
+    """Whether ``func`` is awaited (``async def``, a partial of one, an object with an async
+    ``__call__``), decided once at decoration time. Non-callables and generator functions raise
+    ``TypeError``: retrying or replacing a generator would only cover its creation, not its items."""
+    if not callable(func):
+        raise TypeError(f"{decorator} decorates functions, got {func!r}")
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        raise TypeError(
+            f"{decorator} cannot protect the generator function {func!r}: only its creation would be "
+            "covered; protect the code that consumes it instead"
+        )
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004  # an instance whose __call__ is async
+    return not inspect.isfunction(func) and inspect.iscoroutinefunction(call)
 
 
 def _is_timeout(error: BaseException | None) -> bool:
@@ -333,15 +351,10 @@ class Retry:
 
     def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
         """Decorate a plain or ``async def`` function (decided here, once)."""
-        if not callable(func):
-            raise TypeError(f"retry decorates callables, got {func!r}")
+        is_async = is_async_callable(func, "retry")
         name = self.name or f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', func)}"
         stats = RetryStatistics(name)
-        wrapper: Callable[P, T]
-        if inspect.iscoroutinefunction(func):
-            wrapper = self._wrap_async(cast(Callable[P, T], func), stats)
-        else:
-            wrapper = self._wrap_sync(func, stats)
+        wrapper = self._wrap_async(func, stats) if is_async else self._wrap_sync(func, stats)
         wrapper.retry_statistics = stats  # type: ignore[attr-defined]
         return wrapper
 
@@ -649,6 +662,11 @@ class Attempts:
         return True
 
 
+@overload
+def retry(max_attempts: Callable[P, T], /) -> Callable[P, T]: ...
+
+
+@overload
 def retry(
     max_attempts: int | None = 3,
     retry_exceptions: ExceptionTypes = Exception,
@@ -666,13 +684,36 @@ def retry(
     name: str | None = None,
     listeners: Iterable[RetryListener] = (),
     rng: random.Random | None = None,
-) -> Retry:
+) -> Retry: ...
+
+
+def retry(
+    max_attempts: int | Callable[P, T] | None = 3,
+    retry_exceptions: ExceptionTypes = Exception,
+    base_delay: float = 1.0,
+    max_delay: float = 60.0,
+    backoff_factor: float = 2.0,
+    jitter: JitterLike = True,
+    *,
+    timeout: float | None = None,
+    retry_on_result: Callable[[Any], bool] | None = None,
+    budget: RetryBudget | None = None,
+    on_circuit_open: Literal["raise", "wait"] = "raise",
+    wrap: bool = False,
+    clock: Clock = MONOTONIC,
+    name: str | None = None,
+    listeners: Iterable[RetryListener] = (),
+    rng: random.Random | None = None,
+) -> Retry | Callable[P, T]:
     """Retry decorator with capped, jittered exponential backoff (the seed's signature, extended).
 
     ``@retry(max_attempts=3, retry_exceptions=ConnectionError)`` on a plain or ``async def``
-    function; the decorated function gets ``retry_statistics``. See :class:`Retry` for every argument
-    (defaults: 3 attempts, waits 1 s then 2 s with equal jitter, cap 60 s, last error re-raised).
+    function (bare ``@retry`` uses the defaults); the decorated function gets ``retry_statistics``.
+    See :class:`Retry` for every argument (defaults: 3 attempts, waits 1 s then 2 s with equal
+    jitter, cap 60 s, last error re-raised).
     """
+    if callable(max_attempts):
+        return Retry()(max_attempts)
     return Retry(
         max_attempts, retry_exceptions, base_delay, max_delay, backoff_factor, jitter,
         timeout=timeout, retry_on_result=retry_on_result, budget=budget, on_circuit_open=on_circuit_open,

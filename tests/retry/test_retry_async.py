@@ -114,3 +114,18 @@ def test_async_block_form_gives_up(clock: ManualClock) -> None:
 
     with pytest.raises(RetryError):
         asyncio.run(main())
+
+
+def test_objects_with_an_async_call_are_awaited(clock: ManualClock) -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def __call__(self) -> str:
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionError("first")
+            return "ok"
+
+    client = Client()
+    assert asyncio.run(retry(clock=clock)(client)()) == "ok" and client.calls == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -348,3 +350,56 @@ def test_methods_can_be_decorated(clock: ManualClock) -> None:
             return self.flaky(path)
 
     assert Client().get("/x") == "ok"
+
+
+def test_bare_decorator_uses_the_defaults() -> None:
+    @retry
+    def ok(x: int) -> int:
+        return x + 1
+
+    assert ok(1) == 2 and get_statistics(ok).calls == 1
+
+
+def test_generator_functions_are_refused() -> None:
+    def numbers() -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function"):
+        retry()(numbers)
+    with pytest.raises(TypeError, match="decorates functions"):
+        retry()(42)  # type: ignore[arg-type]
+
+
+def test_retry_exceptions_may_be_a_predicate(clock: ManualClock) -> None:
+    def transient(error: BaseException) -> bool:
+        return isinstance(error, OSError) and error.errno == 11
+
+    again = OSError(11, "try again")
+    flaky = Flaky(again)
+    assert retry(retry_exceptions=transient, clock=clock)(flaky)() == "ok"
+    fatal = Flaky(OSError(2, "missing"))
+    with pytest.raises(OSError, match="missing"):
+        retry(retry_exceptions=transient, clock=clock)(fatal)()
+    assert fatal.calls == 1
+
+
+def test_budget_is_thread_safe() -> None:
+    clock = ManualClock()
+    budget = RetryBudget(ratio=0.1, min_retries_per_second=0.0, capacity=5, clock=clock)
+    granted: list[bool] = []
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        for _ in range(500):
+            budget.deposit()
+            ok = budget.try_withdraw()
+            with lock:
+                granted.append(ok)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert budget.calls == 4000
+    assert sum(granted) == budget.retries <= 5 + 0.1 * 4000 + 1e-6
