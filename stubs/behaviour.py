@@ -90,7 +90,7 @@ Latency = Annotated[
 class SlowBody(_Model):
     """Drip the response body: ``chunk_bytes`` bytes every ``interval_ms`` milliseconds."""
 
-    chunk_bytes: int = Field(16, ge=1, le=1_000_000)
+    chunk_bytes: int = Field(default=16, ge=1, le=1_000_000)
     interval_ms: _Ms = 50.0
 
 
@@ -116,16 +116,24 @@ class Fault(_Model):
     """One state of a stub. The default instance is a healthy stub."""
 
     latency: Latency | None = None
-    error_rate: float = Field(0.0, ge=0, le=1, description="Probability that a request gets an error.")
+    error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Probability that a request gets an error."
+    )
     error_status: list[Annotated[int, Field(ge=400, le=599)]] = Field(
         default_factory=lambda: [503], min_length=1, description="Error statuses, picked uniformly."
     )
-    error_body: Any = Field(None, description="JSON body (or text) of errors; a standard one by default.")
-    retry_after_s: int | None = Field(None, ge=0, le=86_400, description="Retry-After header on errors.")
-    fail_first: int = Field(0, ge=0, description="Fail this many in-scope requests, then succeed.")
-    drop_rate: float = Field(0.0, ge=0, le=1, description="Probability of closing without a response.")
+    error_body: Any = Field(
+        default=None, description="JSON body (or text) of errors; a standard one by default."
+    )
+    retry_after_s: int | None = Field(
+        default=None, ge=0, le=86_400, description="Retry-After header on errors."
+    )
+    fail_first: int = Field(default=0, ge=0, description="Fail this many in-scope requests, then succeed.")
+    drop_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Probability of closing without a response."
+    )
     drop_mode: DropMode = DropMode.CLOSE
-    headers_delay_ms: _Ms = Field(0.0, description="Delay after the handler ran, before the headers.")
+    headers_delay_ms: _Ms = Field(default=0.0, description="Delay after the handler ran, before the headers.")
     slow_body: SlowBody | None = None
     body_fault: BodyFault | None = None
 
@@ -155,7 +163,7 @@ class Behaviour(Fault):
     """
 
     seed: int | None = None
-    routes: list[str] | None = Field(None, min_length=1)
+    routes: list[str] | None = Field(default=None, min_length=1)
     schedule: list[Step] = Field(default_factory=list, max_length=1000)
     loop: bool = False
 

@@ -49,6 +49,13 @@ __all__ = ["FALLBACK_HEADER", "create_app"]
 FALLBACK_HEADER = "X-Fallback"
 HTTP_BACKSTOP_TIMEOUT = 30.0
 """httpx's per-operation timeout for an upstream whose policy has no per-attempt timeout."""
+_JOB_FAILURES: tuple[type[BaseException], ...] = (
+    *UPSTREAM_FAILURES,
+    RetryError,
+    RetryBudgetExhaustedError,
+    CircuitBreakerError,
+)
+"""Final outcomes of a job submission that mean "processing is unwell": dead-letter the job."""
 _NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 _STATE_VALUES = {"CLOSED": 0, "OPEN": 1, "HALF_OPEN": 2, "FORCED_OPEN": 3, "DISABLED": 4, "METRICS_ONLY": 5}
 
@@ -59,7 +66,7 @@ class JobIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     kind: str = Field(min_length=1, max_length=64)
-    region: str | None = Field(None, max_length=64)
+    region: str | None = Field(default=None, max_length=64)
 
 
 class _Metrics:
@@ -213,7 +220,7 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
         payload = {**job.model_dump(), "job_id": str(uuid.uuid4()), "submitted_at": time.time()}
         try:
             await submit(payload)
-        except (*UPSTREAM_FAILURES, RetryError, RetryBudgetExhaustedError, CircuitBreakerError) as error:
+        except _JOB_FAILURES as error:
             if dlq is None:
                 raise
             sent = await dlq.asend(
