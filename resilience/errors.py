@@ -270,6 +270,10 @@ def _check_status(status: object) -> None:
 _by_class: dict[type[BaseException], ErrorSpec] = {}
 _by_name: dict[str, ErrorSpec] = {}
 _lock = threading.Lock()
+# Resolution per concrete type, cleared by every (un)registration; bounded so that a process
+# creating exception classes dynamically cannot grow it without limit.
+_resolved: dict[type[BaseException], ErrorSpec | None] = {}
+_RESOLVED_LIMIT = 1024
 
 
 def _category_for_status(status: int) -> Category:
@@ -325,6 +329,7 @@ def register_error(
             _by_name[exc_class] = spec
         else:
             _by_class[exc_class] = spec
+        _resolved.clear()
     return spec
 
 
@@ -335,14 +340,27 @@ def unregister_error(exc_class: type[BaseException] | str) -> None:
             _by_name.pop(exc_class, None)
         else:
             _by_class.pop(exc_class, None)
+        _resolved.clear()
 
 
 def error_spec(exc: BaseException) -> ErrorSpec | None:
     """The spec for ``exc``: the nearest registered or taxonomy class in its MRO, else ``None``.
 
     ``None`` means "unexpected": the middleware answers a generic 500 and logs the full error.
+    The answer is cached per exception type (taxonomy class attributes are read once).
     """
-    for klass in type(exc).__mro__:
+    exc_type = type(exc)
+    try:
+        return _resolved[exc_type]
+    except KeyError:
+        spec = _resolve(exc_type)
+    if len(_resolved) < _RESOLVED_LIMIT:
+        _resolved[exc_type] = spec
+    return spec
+
+
+def _resolve(exc_type: type[BaseException]) -> ErrorSpec | None:
+    for klass in exc_type.__mro__:
         spec = _by_class.get(klass)
         if spec is None and _by_name:
             spec = _by_name.get(f"{klass.__module__}.{klass.__qualname__}")

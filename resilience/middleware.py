@@ -98,11 +98,12 @@ _NO_BODY_STATUSES = frozenset({204, 205, 304})
 class _Outcome:
     """What an exception means, before language and format are applied."""
 
-    __slots__ = ("code", "detail", "headers", "members", "status")
+    __slots__ = ("code", "detail", "headers", "members", "status", "unexpected")
 
-    def __init__(self, status: int, code: str) -> None:
+    def __init__(self, status: int, code: str, *, unexpected: bool = False) -> None:
         self.status = status
         self.code = code
+        self.unexpected = unexpected
         self.detail: str | None = None
         self.members: dict[str, Any] = {}
         self.headers: dict[str, str] = {}
@@ -138,8 +139,8 @@ class _Formatter:
         self.default_language = language
         self.problem_type_base = problem_type_base
 
-    def response(self, exc: Exception, scope: Scope, request_id: str) -> Response:
-        """The full answer for ``exc``; logs it server-side with the request id."""
+    def response(self, exc: Exception, scope: Scope, request_id: str) -> tuple[Response, bool]:
+        """The full answer for ``exc`` and whether it was unexpected; logs it with the request id."""
         accept = accept_language = None
         for name, value in scope.get("headers", ()):
             if name == b"accept":
@@ -163,7 +164,7 @@ class _Formatter:
             }
         headers = {**outcome.headers, "Vary": "Accept, Accept-Language"}
         if outcome.status in _NO_BODY_STATUSES:
-            return Response(status_code=outcome.status, headers=outcome.headers)
+            return Response(status_code=outcome.status, headers=outcome.headers), outcome.unexpected
         headers["Content-Language"] = CATALOGS.tag(language)
         if self.problem_details or (accept is not None and prefers_problem(accept)):
             document = self._problem(outcome, title, scope, request_id)
@@ -173,7 +174,7 @@ class _Formatter:
             document = ErrorResponse(detail, request_id, outcome.status).to_dict()
             media_type = ENVELOPE_MEDIA_TYPE
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
-        return Response(body.encode("utf-8"), outcome.status, headers, media_type)
+        return Response(body.encode("utf-8"), outcome.status, headers, media_type), outcome.unexpected
 
     def _problem(self, outcome: _Outcome, title: str, scope: Scope, request_id: str) -> dict[str, Any]:
         if self.problem_type_base is None:
@@ -214,7 +215,7 @@ class _Formatter:
                 exc_info=exc,
                 extra={"request_id": request_id},
             )
-            return _Outcome(500, "INTERNAL_SERVER_ERROR")
+            return _Outcome(500, "INTERNAL_SERVER_ERROR", unexpected=True)
         logger.log(
             _LOG_LEVELS[spec.severity],
             "%s (%s) on %s [request_id=%s]: %s",
@@ -346,7 +347,8 @@ class ErrorHandlingMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+                # A new list: the response object may own (and reuse) the one in the message.
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         token = current_request_id.set(request_id)
@@ -364,10 +366,8 @@ class ErrorHandlingMiddleware:
                 )
                 raise
             exc = _single(raised)
-            await self.formatter.response(exc, scope, request_id)(scope, receive, send_with_id)
-            unexpected = (
-                not isinstance(exc, HTTPException | RequestValidationError) and error_spec(exc) is None
-            )
+            response, unexpected = self.formatter.response(exc, scope, request_id)
+            await response(scope, receive, send_with_id)
             if unexpected and self._reraise:
                 raise
         finally:
@@ -391,7 +391,7 @@ def _default_formatter() -> _Formatter:
 
 async def _handle(request: Request, exc: Exception) -> Response:
     formatter, request_id, installed = _formatter_and_id(request)
-    response = formatter.response(exc, request.scope, request_id)
+    response, _ = formatter.response(exc, request.scope, request_id)
     if not installed:
         response.headers["X-Request-ID"] = request_id
     return response
