@@ -33,7 +33,8 @@ class Jitter(enum.Enum):
 
 
 JitterLike = Jitter | str | bool | None
-"""What ``jitter=`` accepts: a :class:`Jitter`, its value, ``None``/``False`` (off) or ``True``."""
+"""What ``jitter=`` accepts: a :class:`Jitter`, its value, ``None``/``False``/``"none"`` (off) or
+``True``."""
 
 SEED_JITTER = Jitter.EQUAL
 """What ``jitter=True`` means: the seed jittered by ±50 % around the schedule (and so could exceed the
@@ -49,11 +50,15 @@ def as_jitter(value: JitterLike) -> Jitter | None:
     if isinstance(value, Jitter):
         return value
     if isinstance(value, str):
+        if value.strip().lower() == "none":  # configuration files and environment variables
+            return None
         try:
-            return Jitter(value.lower())
+            return Jitter(value.strip().lower())
         except ValueError:
             pass
-    raise ValueError(f"jitter must be one of 'full', 'equal', 'decorrelated', None, True; got {value!r}")
+    raise ValueError(
+        f"jitter must be one of 'full', 'equal', 'decorrelated', 'none'/None, True; got {value!r}"
+    )
 
 
 class Backoff:

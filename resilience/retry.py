@@ -250,7 +250,8 @@ class Retry:
         retry_on_result: predicate on a result; ``True`` asks for a retry (e.g. status 503).
         budget: a :class:`RetryBudget` shared with other calls to the same upstream.
         on_circuit_open: ``"raise"`` (give up at once on ``CircuitBreakerError``) or ``"wait"``
-            (wait its ``retry_after`` if that fits ``timeout``, or ``max_delay`` without a timeout).
+            (wait its ``retry_after``, at least the scheduled delay, if ``retry_after`` fits
+            ``timeout``, or ``max_delay`` without a timeout).
         wrap: raise ``RetryError`` & co. instead of the last error when giving up.
         clock: time source for waits and the time budget (``ManualClock`` in tests).
         name: label for logs and metrics (default: the function's qualified name).
@@ -469,9 +470,12 @@ class _Run:
         if limit is not None and self.attempt >= limit:
             return self._stop(GiveUpReason.ATTEMPTS, error, result)
         if circuit:
-            delay = cast(CircuitBreakerError, error).retry_after
-            if delay > (policy.max_delay if policy.timeout is None else policy.timeout):
+            # Never less than the schedule: a half-open breaker that is merely full says 0, and
+            # retrying at once would spin until the attempts or the time budget run out.
+            retry_after = cast(CircuitBreakerError, error).retry_after
+            if retry_after > (policy.max_delay if policy.timeout is None else policy.timeout):
                 return self._stop(GiveUpReason.CIRCUIT_OPEN, error, result)
+            delay = max(retry_after, policy.backoff.delay(self.attempt, self.previous))
         else:
             hint = retry_after_hint(error if error is not None else result)
             if hint is None:

@@ -59,6 +59,7 @@ def test_seed_schedule_and_true_means_equal_jitter() -> None:
     assert [Backoff(jitter=None).delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
     assert Backoff(jitter=True).jitter is Jitter.EQUAL
     assert Backoff().jitter is Jitter.FULL
+    assert Backoff(jitter="none").jitter is None and Backoff(jitter=" Equal ").jitter is Jitter.EQUAL
 
 
 def test_seeded_rng_makes_schedules_reproducible() -> None:

@@ -219,9 +219,12 @@ def test_circuit_open_gives_up_at_once_by_default(clock: ManualClock) -> None:
 
 
 def test_circuit_open_wait_uses_retry_after_when_it_fits(clock: ManualClock) -> None:
-    refused = Flaky(CircuitBreakerError(name="users", retry_after=5.0))
-    assert retry(max_attempts=3, on_circuit_open="wait", timeout=20, clock=clock)(refused)() == "ok"
-    assert clock.sleeps == [5.0]
+    refused = Flaky(
+        CircuitBreakerError(name="users", retry_after=5.0), CircuitBreakerError(state="HALF_OPEN")
+    )
+    wrapped = retry(max_attempts=3, on_circuit_open="wait", timeout=20, jitter=None, clock=clock)(refused)
+    assert wrapped() == "ok"
+    assert clock.sleeps == [5.0, 2.0]  # retry_after, then the schedule when a full half-open says 0
     too_long = Flaky(CircuitBreakerError(name="users", retry_after=50.0))
     with pytest.raises(CircuitBreakerError):
         retry(max_attempts=3, on_circuit_open="wait", timeout=20, clock=clock)(too_long)()
