@@ -50,7 +50,7 @@ class StubControl:
     ) -> dict[str, Any]:
         """Set a behaviour from a model, a dict, or keyword fields; validated by the stub."""
         if isinstance(behaviour, Behaviour):
-            body: dict[str, Any] = behaviour.model_dump(mode="json", exclude_defaults=True)
+            body: dict[str, Any] = behaviour.model_dump(mode="json")
         else:
             body = {**(behaviour or {}), **fields}
         result: dict[str, Any] = self._call("PUT", "/behaviour", json=body)

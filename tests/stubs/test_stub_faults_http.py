@@ -193,6 +193,14 @@ def test_bad_admin_input_is_422_with_a_clear_message(client: httpx.Client, platf
         platform.control("weather-service").set_behaviour(fail_first=-1)
 
 
+def test_control_accepts_a_model(client: httpx.Client, url: str, weather: StubControl) -> None:
+    from stubs.behaviour import Behaviour, FixedLatency
+
+    weather.set_behaviour(Behaviour(latency=FixedLatency(ms=50), fail_first=1, error_status=[502]))
+    assert weather.get_behaviour()["behaviour"]["latency"] == {"kind": "fixed", "ms": 50.0}
+    assert [client.get(url).status_code for _ in range(2)] == [502, 200]
+
+
 def test_behaviour_context_manager_clears_on_exit(
     client: httpx.Client, url: str, weather: StubControl
 ) -> None:
