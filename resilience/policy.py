@@ -237,6 +237,18 @@ class Policy:
             f"breaker={self.breaker!r}, fallback={self._fallback!r})"
         )
 
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able picture for an admin endpoint: breaker state, retry limits, timeout, fallback."""
+        fallback = self._fallback
+        return {
+            "name": self.name,
+            "breaker": self.breaker.get_state(),
+            "retry": {"max_attempts": self.retry.max_attempts, "timeout": self.retry.timeout},
+            "timeout": self.timeout,
+            "fallback": None if fallback is None else getattr(fallback, "__name__", type(fallback).__name__),
+            "fallback_forced": self.toggles.is_forced(self.name),
+        }
+
     def force_fallback(self, forced: bool = True) -> None:
         """Serve this upstream's fallback without calling it (``forced=False`` restores live calls)."""
         self.toggles.force_fallback(self.name, forced)
@@ -503,6 +515,10 @@ class PolicyRegistry(Mapping[str, Policy]):
 
     def __repr__(self) -> str:
         return f"PolicyRegistry({sorted(self._policies)})"
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """:meth:`Policy.describe` of every service, by name."""
+        return {name: policy.describe() for name, policy in self._policies.items()}
 
     @classmethod
     def from_config(

@@ -366,3 +366,32 @@ def test_composed_calls_are_logged_in_order(clock: ManualClock, caplog: pytest.L
         ("resilience.retry", "giving up after 2 attempt"),
         ("resilience.fallback", "serving fallback from DefaultValueFallback"),
     ]
+
+
+def test_wait_for_a_real_breaker_to_half_open(clock: ManualClock) -> None:
+    breaker = CircuitBreaker(1, 10, name="probe", clock=clock)
+    policy = Policy("probe", breaker=breaker, retry=fast_retry(clock, on_circuit_open="wait", timeout=30))
+    outcomes: list[Any] = [ConnectionError("down"), "recovered"]
+
+    @policy
+    def call() -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert call() == "recovered"
+    assert clock.sleeps == [10.0]  # the failure opened the breaker; the retry waited it out
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_describe_for_an_admin_endpoint() -> None:
+    registry = PolicyRegistry.from_config(
+        {"services": {"a": {"timeout": 1, "retry": {"max_attempts": 2}, "fallback": {"default": 0}}}},
+        environ={},
+    )
+    described = registry.describe()["a"]
+    assert described["breaker"]["state"] == "CLOSED" and described["timeout"] == 1.0
+    assert described["retry"] == {"max_attempts": 2, "timeout": None}
+    assert described["fallback"] == "last_known_good" and described["fallback_forced"] is False
+    json.dumps(registry.describe())
