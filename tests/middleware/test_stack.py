@@ -19,9 +19,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from resilience.errors import CircuitBreakerError
+from resilience.errors import AuthenticationError, CircuitBreakerError
 from resilience.middleware import (
     ErrorHandlingMiddleware,
     add_error_handlers,
@@ -195,3 +196,35 @@ def test_over_a_real_socket_the_server_still_logs(served: str, caplog: pytest.Lo
     assert httpx.get(f"{served}/ok", timeout=5).status_code == 200
     loggers = {r.name for r in caplog.records}
     assert "resilience.middleware" in loggers and "uvicorn.error" in loggers
+
+
+class _Guard:
+    """A pure ASGI middleware that rejects requests without a token, raising a taxonomy error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (b"authorization", b"Bearer ok") not in scope["headers"]:
+            raise AuthenticationError(f"no token from {scope.get('client')}")
+        await self.app(scope, receive, send)
+
+
+def test_errors_from_middleware_inside_the_error_middleware_are_answered() -> None:
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me() -> dict[str, str]:
+        raise HTTPException(
+            status_code=403, detail={"reason": "suspended", "until": "2030"}, headers={"X-Why": "policy"}
+        )
+
+    add_error_handlers(app)
+    app.user_middleware.append(Middleware(_Guard))  # after: runs inside the error middleware
+    denied = call_app(app, "GET", "/me")
+    assert denied.status_code == 401
+    assert denied.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert "no token" not in denied.text
+    forbidden = call_app(app, "GET", "/me", headers={"authorization": "Bearer ok"})
+    assert forbidden.status_code == 403 and forbidden.headers["x-why"] == "policy"
+    assert forbidden.json()["error"]["context"] == {"data": {"reason": "suspended", "until": "2030"}}
