@@ -123,7 +123,7 @@ class _Formatter:
     ) -> None:
         if debug:
             _refuse_debug_in_production()
-        if isinstance(validation_status, bool) or validation_status not in range(400, 500):
+        if type(validation_status) is not int or not 400 <= validation_status <= 499:
             raise ValueError(
                 f"validation_status must be a 4xx status such as 400 or 422, got {validation_status!r}"
             )
@@ -162,10 +162,13 @@ class _Formatter:
                 "message": str(exc),
                 "traceback": traceback.format_exception(exc),
             }
-        headers = {**outcome.headers, "Vary": "Accept, Accept-Language"}
         if outcome.status in _NO_BODY_STATUSES:
             return Response(status_code=outcome.status, headers=outcome.headers), outcome.unexpected
-        headers["Content-Language"] = CATALOGS.tag(language)
+        headers = {
+            **outcome.headers,
+            "Content-Language": CATALOGS.tag(language),
+            "Vary": "Accept, Accept-Language",
+        }
         if self.problem_details or (accept is not None and prefers_problem(accept)):
             document = self._problem(outcome, title, scope, request_id)
             media_type = PROBLEM_MEDIA_TYPE
