@@ -130,6 +130,8 @@ class Link:
             self.stubs.append(self._new_stub(last, following, wrapper))
             last = following
         self.fast = False
+        if not self.ended:
+            self.source.resume_reading()  # it may have been paused by the fast path's back-pressure
         self._writer = asyncio.get_running_loop().create_task(self._write(last))
         for stub, wrapper in zip(self.stubs, self.chain, strict=True):
             stub.run(self._draw(wrapper))

@@ -23,6 +23,8 @@ from .link import Link
 from .stream import CHUNK_SIZE, Direction
 from .toxics.base import ConnectionPreparer
 
+_UNSEEDED = random.Random()  # shared by every link when no seed is given: nothing to reproduce
+
 # -- addresses ------------------------------------------------------------------------------------------
 
 
@@ -288,7 +290,7 @@ class Proxy:
         ``PYTHONHASHSEED``; the index counts accepted connections of this proxy from 0.
         """
         if self._seed is None:
-            return random.Random()
+            return _UNSEEDED
         return random.Random(f"{self._seed}/{self.name}/{index}/{direction}")
 
     async def start(self) -> None:

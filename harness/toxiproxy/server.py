@@ -116,9 +116,8 @@ class EmbeddedToxiproxy:
                     request_line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
                     if not request_line:
                         return
-                    request, keep_alive = await asyncio.wait_for(
-                        self._read(request_line, reader), READ_TIMEOUT
-                    )
+                    reading = self._read(request_line, reader, writer)
+                    request, keep_alive = await asyncio.wait_for(reading, READ_TIMEOUT)
                 except (_BadRequest, ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError):
                     writer.write(
                         b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -136,7 +135,9 @@ class EmbeddedToxiproxy:
             self._handlers.discard(task)
             writer.close()
 
-    async def _read(self, request_line: bytes, reader: asyncio.StreamReader) -> tuple[Request, bool]:
+    async def _read(
+        self, request_line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[Request, bool]:
         parts = request_line.decode("latin-1").rstrip("\r\n").split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise _BadRequest
@@ -150,6 +151,8 @@ class EmbeddedToxiproxy:
             if not sep:
                 raise _BadRequest
             headers[name.strip().lower()] = value.strip()
+        if headers.get("expect", "").lower() == "100-continue":  # curl sends this for bodies over 1 KiB
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in headers.get("transfer-encoding", "").lower():
             body = await _read_chunked(reader)
         else:

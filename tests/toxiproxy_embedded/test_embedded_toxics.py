@@ -239,3 +239,16 @@ def test_fast_path_keeps_large_payloads_intact_and_switches_to_chain_live(
         received += read_exactly(sock, len(payload) - len(received))
         sender.join(5)
     assert received == payload
+
+
+def test_toxic_added_while_fast_path_is_back_pressured_keeps_flowing(
+    http: httpx.Client, proxy_port: int
+) -> None:
+    payload = os.urandom(8 * 1024 * 1024)
+    with connect(proxy_port) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+        sender.start()
+        time.sleep(0.5)  # not reading: the echo backs up and the proxy pauses its reads
+        add_toxic(http, type="noop")
+        assert read_exactly(sock, len(payload)) == payload
+        sender.join(5)
