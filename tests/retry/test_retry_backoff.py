@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from resilience._clock import ManualClock
-from resilience.retry import Backoff, Jitter, RetryBudget, parse_retry_after
+from resilience.retry import Backoff, Jitter, RetryBudget, parse_retry_after, retry
 
 delays = st.floats(min_value=0.0, max_value=1e4, allow_nan=False)
 factors = st.floats(min_value=1.0, max_value=20.0, allow_nan=False)
@@ -145,3 +145,48 @@ def test_budget_refuses_when_empty_and_refills() -> None:
 def test_invalid_budget_is_named(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         RetryBudget(**kwargs)
+
+
+@given(
+    max_attempts=st.one_of(st.none(), st.integers(1, 8)),
+    timeout=st.one_of(st.none(), st.floats(0.1, 100.0)),
+    base=st.floats(0.0, 10.0),
+    cap=st.floats(0.0, 30.0),
+    jitter=jitters,
+    failures=st.integers(0, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_decorator_respects_every_limit(
+    max_attempts: int | None,
+    timeout: float | None,
+    base: float,
+    cap: float,
+    jitter: object,
+    failures: int,
+    seed: int,
+) -> None:
+    if max_attempts is None and timeout is None:
+        max_attempts = 20  # the documented footgun (retry forever) is not a property to test
+    clock = ManualClock()
+    calls: list[float] = []
+
+    def flaky() -> str:
+        calls.append(clock.monotonic())
+        if len(calls) <= failures:
+            raise ConnectionError(len(calls))
+        return "ok"
+
+    wrapped = retry(max_attempts, ConnectionError, base, cap, 2.0, jitter, timeout=timeout, clock=clock,
+                    rng=random.Random(seed))(flaky)  # type: ignore[arg-type]  # fmt: skip
+    try:
+        outcome = wrapped()
+    except ConnectionError as error:
+        assert error.args == (len(calls),)  # the last error, unchanged
+    else:
+        assert outcome == "ok" and len(calls) == failures + 1
+    if max_attempts is not None:
+        assert len(calls) <= max_attempts
+    assert len(clock.sleeps) <= len(calls) - 1
+    assert all(0.0 <= wait <= cap for wait in clock.sleeps)
+    if timeout is not None:
+        assert sum(clock.sleeps) <= timeout + 1e-9
