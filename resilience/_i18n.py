@@ -21,6 +21,7 @@ DEFAULT_LANGUAGE = "en"
 _MAX_RANGES = 16
 """Only the first 16 language ranges of a header are considered (bounded work per request)."""
 
+_MAX_HEADER = 512
 _RANGE_RE = re.compile(r"(?:[a-z]{1,8}(?:-[a-z0-9]{1,8})*|\*)")
 _QUALITY_RE = re.compile(r"q=(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 
@@ -107,11 +108,12 @@ def negotiate_language(header: str | None, default: str = DEFAULT_LANGUAGE) -> s
 
     Ranges are tried in order of quality (``q``, default 1; ``q=0`` excludes), each with its
     fallbacks (``de-CH`` -> ``de``); ``*`` or no match gives ``default``. Malformed ranges are
-    skipped. Results are cached per header value (bounded LRU).
+    skipped. Only the first 512 characters are read, and results are cached per header value
+    (bounded LRU), so hostile headers cost bounded time and memory.
     """
     if not header:
         return default
-    return _negotiate(header, default, CATALOGS.languages())
+    return _negotiate(header[:_MAX_HEADER], default, CATALOGS.languages())
 
 
 @functools.lru_cache(maxsize=512)

@@ -89,13 +89,18 @@ class ErrorResponse:
         return result
 
 
-@functools.lru_cache(maxsize=256)
 def prefers_problem(accept: str) -> bool:
     """Whether an ``Accept`` header ranks ``application/problem+json`` above ``application/json``.
 
     Only explicit mentions count (wildcards rank both equally), so ``*/*`` or no header keeps the
-    configured default. Malformed quality values count as 0.
+    configured default. Malformed quality values count as 0. Reads the first 1024 characters;
+    results are cached per header value (bounded LRU).
     """
+    return _prefers_problem(accept[:1024])
+
+
+@functools.lru_cache(maxsize=256)
+def _prefers_problem(accept: str) -> bool:
     q_problem = q_json = 0.0
     for part in accept.lower().split(",")[:32]:
         media, _, params = part.partition(";")

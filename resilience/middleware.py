@@ -187,7 +187,7 @@ class _Formatter:
         document: dict[str, Any] = {"type": problem_type, "title": title, "status": outcome.status}
         if outcome.detail:
             document["detail"] = outcome.detail
-        document["instance"] = scope.get("root_path", "") + scope.get("path", "")
+        document["instance"] = scope.get("path", "")  # includes any root path (ASGI 3, Starlette 1)
         document["code"] = outcome.code
         document["request_id"] = request_id
         document.update(outcome.members)
