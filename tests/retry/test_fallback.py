@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from resilience._clock import ManualClock
 from resilience.errors import CircuitBreakerError
@@ -165,6 +166,12 @@ def test_marking_keeps_the_cached_original_clean() -> None:
     original = User("ada")
     marked = with_fallback(DefaultValueFallback(original))(_down)()
     assert marked == original and is_fallback(marked) and not is_fallback(original)
+
+    class Forecast(BaseModel):
+        temperature: float
+
+    model = with_fallback(DefaultValueFallback(Forecast(temperature=1.5)))(_down)()
+    assert is_fallback(model) and model.model_dump() == {"temperature": 1.5}
     number = with_fallback(DefaultValueFallback(0))(_down)()
     assert number == 0 and not is_fallback(number)  # scalars cannot carry a mark...
     with collect_fallbacks() as served:  # ...but every activation is recorded in the context
