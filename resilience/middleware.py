@@ -93,6 +93,9 @@ _LOG_LEVELS = {
     Severity.CRITICAL: logging.CRITICAL,
 }
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
+# ``default=str`` so an application's non-JSON value in an HTTPException detail cannot turn
+# an error answer into a second error.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class _Outcome:
@@ -176,7 +179,7 @@ class _Formatter:
             detail = ErrorDetail(outcome.code, title, outcome.detail, outcome.members)
             document = ErrorResponse(detail, request_id, outcome.status).to_dict()
             media_type = ENVELOPE_MEDIA_TYPE
-        body = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+        body = _ENCODER.encode(document)
         return Response(body.encode("utf-8"), outcome.status, headers, media_type), outcome.unexpected
 
     def _problem(self, outcome: _Outcome, title: str, scope: Scope, request_id: str) -> dict[str, Any]:
@@ -248,6 +251,7 @@ class _Formatter:
         return outcome
 
 
+@functools.lru_cache(maxsize=128)
 def _reason_phrase(status: int) -> str:
     try:
         return http.HTTPStatus(status).phrase
