@@ -18,6 +18,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "MessageNotFoundError",
     "MessageStateError",
     "NewMessage",
+    "Outcome",
     "Stats",
     "Store",
 ]
@@ -144,6 +146,19 @@ class Claim:
 
 
 @dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How one delivery of a claimed message ended (times in epoch seconds and milliseconds)."""
+
+    claim: Claim
+    attempted_at: float
+    duration_ms: float
+    success: bool
+    status_code: int | None
+    error: str | None
+    target_url: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Stats:
     depth_by_status: dict[str, int]
     depth_by_service: dict[str, int]
@@ -184,32 +199,41 @@ class Store:
     def _create_many(self, items: Sequence[NewMessage], initial_delay: float) -> list[Created]:
         now = self._now()
         results: list[Created] = []
-        seen: dict[str, tuple[Message, str]] = {}
+        groups: dict[str, tuple[str, str, int]] = {}
         with self._writing() as session:
+            keys = {item.idempotency_key for item in items if item.idempotency_key is not None}
+            stored: dict[str | None, Message] = {}
+            if keys:
+                stored = {
+                    m.idempotency_key: m
+                    for m in session.scalars(select(Message).where(Message.idempotency_key.in_(keys)))
+                }
             for item in items:
                 digest = item.request_hash()
-                key = item.idempotency_key
-                if key is not None:
-                    earlier = seen.get(key)
-                    if earlier is None:
-                        found = session.scalars(select(Message).where(Message.idempotency_key == key)).first()
-                        earlier = (found, found.request_hash or "") if found is not None else None
-                    if earlier is not None:
-                        if earlier[1] != digest:
-                            raise IdempotencyConflictError(
-                                f"Idempotency-Key {key!r} was already used with a different request body"
-                            )
-                        results.append(Created(earlier[0], created=False))
-                        continue
-                message = self._new_row(session, item, digest, now, initial_delay)
-                if key is not None:
-                    seen[key] = (message, digest)
+                earlier = stored.get(item.idempotency_key) if item.idempotency_key is not None else None
+                if earlier is not None:
+                    if earlier.request_hash != digest:
+                        raise IdempotencyConflictError(
+                            f"Idempotency-Key {item.idempotency_key!r} was already used with a different "
+                            "request body"
+                        )
+                    results.append(Created(earlier, created=False))
+                    continue
+                message, normalised = self._new_row(item, digest, now, initial_delay)
+                session.add(message)
+                if item.idempotency_key is not None:
+                    stored[item.idempotency_key] = message
+                count = groups.get(message.fingerprint, ("", "", 0))[2]
+                groups[message.fingerprint] = (message.error_type, normalised, count + 1)
                 results.append(Created(message, created=True))
+            session.flush()
+            # One upsert per fingerprint, in a fixed order so concurrent batches cannot deadlock.
+            for fp in sorted(groups):
+                self._bump_group(session, fp, *groups[fp], now)
         return results
 
-    def _new_row(
-        self, session: Session, item: NewMessage, digest: str, now: float, initial_delay: float
-    ) -> Message:
+    @staticmethod
+    def _new_row(item: NewMessage, digest: str, now: float, initial_delay: float) -> tuple[Message, str]:
         error_type = error_type_of(item.error_message, item.error_type)
         fp, normalised = fingerprint(error_type, item.error_message)
         message = Message(
@@ -227,12 +251,11 @@ class Store:
             idempotency_key=item.idempotency_key,
             request_hash=digest,
         )
-        session.add(message)
-        session.flush()
-        self._bump_group(session, fp, error_type, normalised, now)
-        return message
+        return message, normalised
 
-    def _bump_group(self, session: Session, fp: str, error_type: str, normalised: str, now: float) -> None:
+    def _bump_group(
+        self, session: Session, fp: str, error_type: str, normalised: str, count: int, now: float
+    ) -> None:
         dialect_insert = postgresql.insert if self._postgres else sqlite.insert
         stmt = dialect_insert(FailureGroup).values(
             fingerprint=fp,
@@ -240,12 +263,12 @@ class Store:
             normalized_message=normalised,
             first_seen=now,
             last_seen=now,
-            message_count=1,
+            message_count=count,
             redelivery_failures=0,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=[FailureGroup.fingerprint],
-            set_={"last_seen": now, "message_count": FailureGroup.message_count + 1},
+            set_={"last_seen": now, "message_count": FailureGroup.message_count + count},
         )
         session.execute(stmt)
 
@@ -444,60 +467,81 @@ class Store:
 
     def finish(
         self,
-        claim: Claim,
+        outcomes: Sequence[Outcome],
         *,
-        attempted_at: float,
-        duration_ms: float,
-        success: bool,
-        status_code: int | None,
-        error: str | None,
-        target_url: str | None,
         max_attempts: int,
         next_delay: Callable[[int], float],
-    ) -> MessageStatus | None:
-        """Record one delivery attempt and move the message on; ``None`` if the claim was lost.
+    ) -> list[MessageStatus | None]:
+        """Record a batch of delivery attempts in one transaction; per outcome, the new status.
 
-        Success resolves. A failure increments ``retry_count``; at ``max_attempts`` the message is
-        FAILED, otherwise it is due again after ``next_delay(retry_count)`` seconds. A message an
-        operator resolved during the delivery stays resolved.
+        ``None`` means the claim was lost (the lease expired and another worker claimed the message),
+        and nothing is recorded for it. Success resolves. A failure increments ``retry_count``; at
+        ``max_attempts`` the message is FAILED, otherwise it is due again after
+        ``next_delay(retry_count)`` seconds. A message an operator resolved meanwhile stays resolved.
         """
         now = self._now()
+        statuses: list[MessageStatus | None] = []
+        failures: Counter[str] = Counter()
         with self._writing() as session:
-            message = self._locked(session, claim.message_id)
-            if message.claim_token != claim.token:
-                return None
-            session.add(
-                Attempt(
-                    message_id=message.id,
-                    attempted_at=attempted_at,
-                    duration_ms=duration_ms,
-                    outcome=AttemptOutcome.SUCCESS if success else AttemptOutcome.FAILURE,
-                    status_code=status_code,
-                    error=error,
-                    target_url=target_url,
+            ids = sorted({o.claim.message_id for o in outcomes})
+            rows = {
+                m.id: m
+                for m in session.scalars(
+                    select(Message).where(Message.id.in_(ids)).order_by(Message.id).with_for_update()
                 )
-            )
-            message.claim_token = None
-            message.lease_expires_at = None
-            message.retry_count += 1
-            message.last_retry_at = attempted_at
-            if message.status is MessageStatus.RESOLVED:
-                pass
-            elif success:
-                message.status = MessageStatus.RESOLVED
-                message.resolved_at = now
-                message.next_attempt_at = None
-            else:
-                message.last_error = error
+            }
+            for outcome in outcomes:
+                message = rows.get(outcome.claim.message_id)
+                if message is None or message.claim_token != outcome.claim.token:
+                    statuses.append(None)
+                    continue
+                self._apply(session, message, outcome, now, max_attempts, next_delay)
+                if not outcome.success:
+                    failures[message.fingerprint] += 1
+                statuses.append(message.status)
+            for fp in sorted(failures):
                 session.execute(
                     update(FailureGroup)
-                    .where(FailureGroup.fingerprint == message.fingerprint)
-                    .values(redelivery_failures=FailureGroup.redelivery_failures + 1)
+                    .where(FailureGroup.fingerprint == fp)
+                    .values(redelivery_failures=FailureGroup.redelivery_failures + failures[fp])
                 )
-                if message.retry_count >= max_attempts:
-                    message.status = MessageStatus.FAILED
-                    message.next_attempt_at = None
-                else:
-                    message.status = MessageStatus.RETRYING
-                    message.next_attempt_at = now + next_delay(message.retry_count)
-            return message.status
+        return statuses
+
+    @staticmethod
+    def _apply(
+        session: Session,
+        message: Message,
+        outcome: Outcome,
+        now: float,
+        max_attempts: int,
+        next_delay: Callable[[int], float],
+    ) -> None:
+        session.add(
+            Attempt(
+                message_id=message.id,
+                attempted_at=outcome.attempted_at,
+                duration_ms=outcome.duration_ms,
+                outcome=AttemptOutcome.SUCCESS if outcome.success else AttemptOutcome.FAILURE,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                target_url=outcome.target_url,
+            )
+        )
+        message.claim_token = None
+        message.lease_expires_at = None
+        message.retry_count += 1
+        message.last_retry_at = outcome.attempted_at
+        if message.status is MessageStatus.RESOLVED:
+            return
+        if outcome.success:
+            message.status = MessageStatus.RESOLVED
+            message.resolved_at = now
+            message.next_attempt_at = None
+            return
+        message.last_error = outcome.error
+        if message.retry_count >= max_attempts:
+            message.status = MessageStatus.FAILED
+            message.next_attempt_at = None
+        else:
+            message.status = MessageStatus.RETRYING
+            message.next_attempt_at = now + next_delay(message.retry_count)

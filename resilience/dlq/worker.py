@@ -28,7 +28,7 @@ from resilience.dlq.discovery import ServiceResolver
 from resilience.dlq.metrics import DLQMetrics
 from resilience.dlq.models import MessageStatus
 from resilience.dlq.settings import Settings
-from resilience.dlq.store import Claim, Store
+from resilience.dlq.store import Claim, Outcome, Store
 from resilience.errors import ResilienceError
 from resilience.retry import Backoff, NonRetryableError, Retry, RetryableError
 
@@ -163,7 +163,10 @@ class RedeliveryWorker:
         )
 
     async def run_once(self) -> int:
-        """Claim and deliver one batch; returns how many messages were attempted."""
+        """Claim one batch, deliver it concurrently, record every outcome in one transaction.
+
+        Returns how many messages were attempted.
+        """
         claims = await asyncio.to_thread(
             self._store.claim_due, limit=self._batch_size(), lease_seconds=self._settings.lease_seconds
         )
@@ -171,17 +174,25 @@ class RedeliveryWorker:
             return 0
         limit = asyncio.Semaphore(_MAX_CONCURRENT_DELIVERIES)
 
-        async def one(claim: Claim) -> None:
+        async def one(claim: Claim) -> Outcome:
             if self._bucket is not None:
                 await self._bucket.acquire()
             async with limit:
-                await self.deliver(claim)
+                return await self.deliver(claim)
 
-        await asyncio.gather(*(one(c) for c in claims))
+        outcomes = await asyncio.gather(*(one(c) for c in claims))
+        statuses = await asyncio.to_thread(
+            self._store.finish,
+            outcomes,
+            max_attempts=self._settings.max_attempts,
+            next_delay=self._backoff.delay,
+        )
+        for outcome, status in zip(outcomes, statuses, strict=True):
+            self._report(outcome, status)
         return len(claims)
 
-    async def deliver(self, claim: Claim) -> MessageStatus | None:
-        """Deliver one claimed message and record the attempt; returns the message's new status."""
+    async def deliver(self, claim: Claim) -> Outcome:
+        """Post one claimed message to its destination (nothing is recorded here)."""
         attempted_at = self._now()
         started = time.perf_counter()
         target: str | None = None
@@ -194,35 +205,38 @@ class RedeliveryWorker:
             status_code, error = exc.status_code, str(exc)
         except (httpx.HTTPError, ResilienceError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-        duration_ms = (time.perf_counter() - started) * 1000
-        success = error is None
-        outcome = await asyncio.to_thread(
-            self._store.finish,
-            claim,
+        return Outcome(
+            claim=claim,
             attempted_at=attempted_at,
-            duration_ms=duration_ms,
-            success=success,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            success=error is None,
             status_code=status_code,
             error=error,
             target_url=target,
-            max_attempts=self._settings.max_attempts,
-            next_delay=self._backoff.delay,
         )
-        self._metrics.redeliveries.labels(outcome="success" if success else "failure").inc()
-        if outcome is MessageStatus.FAILED:
+
+    def _report(self, outcome: Outcome, status: MessageStatus | None) -> None:
+        self._metrics.redeliveries.labels(outcome="success" if outcome.success else "failure").inc()
+        if status is MessageStatus.FAILED:
             self._metrics.failures.inc()
-        log = logger.info if success else logger.warning
-        log(
-            "dlq redelivery %s", "delivered" if success else "failed",
-            extra={"message_id": claim.message_id, "service": claim.destination_service, "target": target,
-                   "status_code": status_code, "error": error, "new_status": outcome and outcome.value,
-                   "duration_ms": round(duration_ms, 1)},
-        )  # fmt: skip
-        if outcome is None:
+        fields = {
+            "message_id": outcome.claim.message_id,
+            "service": outcome.claim.destination_service,
+            "target": outcome.target_url,
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+            "new_status": status.value if status else None,
+            "duration_ms": round(outcome.duration_ms, 1),
+        }
+        text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        if status is None:
             logger.error(
-                "dlq claim on %s expired during delivery; another replica may retry it", claim.message_id
+                "dlq claim expired during delivery; another replica owns it now %s", text, extra=fields
             )
-        return outcome
+        elif outcome.success:
+            logger.info("dlq redelivered %s", text, extra=fields)
+        else:
+            logger.warning("dlq redelivery failed %s", text, extra=fields)
 
     async def _post_once(self, url: str, claim: Claim) -> int:
         response = await self._http.post(

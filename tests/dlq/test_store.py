@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from resilience.dlq.db import make_engine, migrate
 from resilience.dlq.models import Base, MessageStatus
-from resilience.dlq.store import MessageStateError, NewMessage, Store
+from resilience.dlq.store import Claim, MessageStateError, NewMessage, Outcome, Store
 
 
 class FakeNow:
@@ -76,10 +76,15 @@ def test_expired_lease_is_claimable_again_and_the_old_claim_is_lost(engine: Engi
     now.value += 31
     (second,) = store.claim_due(limit=10, lease_seconds=30)
     assert second.message_id == first.message_id and second.token != first.token
-    kwargs = {"attempted_at": now.value, "duration_ms": 1.0, "status_code": 200, "error": None,
-              "target_url": "http://x/messages", "max_attempts": 3, "next_delay": lambda n: 10.0}  # fmt: skip
-    assert store.finish(first, success=True, **kwargs) is None  # the stale worker records nothing
-    assert store.finish(second, success=True, **kwargs) is MessageStatus.RESOLVED
+
+    def delivered(claim: Claim) -> Outcome:
+        return Outcome(
+            claim, now.value, 1.0, success=True, status_code=200, error=None, target_url="http://x"
+        )
+
+    policy = {"max_attempts": 3, "next_delay": lambda n: 10.0}
+    assert store.finish([delivered(first)], **policy) == [None]  # the stale worker records nothing
+    assert store.finish([delivered(second)], **policy) == [MessageStatus.RESOLVED]
     assert [a.outcome.value for a in store.get(first.message_id).attempts] == ["SUCCESS"]
 
 
@@ -91,11 +96,11 @@ def test_failures_back_off_then_fail_and_operator_actions(engine: Engine) -> Non
 
     def attempt() -> MessageStatus | None:
         (claim,) = store.claim_due(limit=1, lease_seconds=30)
-        return store.finish(
-            claim, attempted_at=now.value, duration_ms=5.0, success=False, status_code=503,
-            error="HTTP 503", target_url=None, max_attempts=2,
-            next_delay=lambda n: delays.append(n) or 10.0 * n,
-        )  # fmt: skip
+        failed = Outcome(
+            claim, now.value, 5.0, success=False, status_code=503, error="HTTP 503", target_url=None
+        )
+        (status,) = store.finish([failed], max_attempts=2, next_delay=lambda n: delays.append(n) or 10.0 * n)
+        return status
 
     assert attempt() is MessageStatus.RETRYING and delays == [1]
     assert store.claim_due(limit=1, lease_seconds=30) == []  # not due for 10 s
