@@ -8,7 +8,10 @@ Two ways in:
   and :func:`validation_exception_handler` for ``HTTPException`` and ``RequestValidationError``.
 - :class:`ErrorHandlingMiddleware` is a pure ASGI middleware for any stack. Alone it covers
   request ids, the error taxonomy and unexpected exceptions; framework errors that the app's own
-  exception handlers answer keep their format unless those two handlers are registered too.
+  exception handlers answer keep their format unless those two handlers are registered too. Put
+  it inside the app's stack (``Starlette(middleware=[...])``, ``app.add_middleware``): wrapped
+  around a finished Starlette app it comes too late, as the app's outermost 500 handler answers
+  first. Middleware added after it with ``add_middleware`` sits outside it and misses its answers.
 
 What an error becomes:
 
