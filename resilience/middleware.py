@@ -11,7 +11,8 @@ Two ways in:
   exception handlers answer keep their format unless those two handlers are registered too. Put
   it inside the app's stack (``Starlette(middleware=[...])``, ``app.add_middleware``): wrapped
   around a finished Starlette app it comes too late, as the app's outermost 500 handler answers
-  first. Middleware added after it with ``add_middleware`` sits outside it and misses its answers.
+  first. With ``add_middleware`` (which inserts outermost), add it before CORS and the like, or
+  they end up inside it and cannot decorate its answers.
 
 What an error becomes:
 
