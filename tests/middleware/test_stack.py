@@ -228,3 +228,18 @@ def test_errors_from_middleware_inside_the_error_middleware_are_answered() -> No
     forbidden = call_app(app, "GET", "/me", headers={"authorization": "Bearer ok"})
     assert forbidden.status_code == 403 and forbidden.headers["x-why"] == "policy"
     assert forbidden.json()["error"]["context"] == {"data": {"reason": "suspended", "until": "2030"}}
+
+
+def test_add_middleware_form_before_cors() -> None:
+    app = FastAPI(exception_handlers={HTTPException: http_exception_handler})
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(SECRET)
+
+    app.add_middleware(ErrorHandlingMiddleware, reraise_unhandled=False)
+    app.add_middleware(CORSMiddleware, allow_origins=["*"])  # inserted outermost: wraps ours
+    response = call_app(app, "GET", "/boom", headers=ORIGIN)
+    assert response.status_code == 500 and response.headers["access-control-allow-origin"] == "*"
+    assert SECRET not in response.text
+    assert call_app(app, "GET", "/nowhere").json()["error"]["code"] == "HTTP_404"
