@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -231,7 +232,8 @@ def test_errors_from_middleware_inside_the_error_middleware_are_answered() -> No
 
 
 def test_add_middleware_form_before_cors() -> None:
-    app = FastAPI(exception_handlers={HTTPException: http_exception_handler})
+    # Starlette's HTTPException (the router's 404), not only FastAPI's subclass.
+    app = FastAPI(exception_handlers={StarletteHTTPException: http_exception_handler})
 
     @app.get("/boom")
     async def boom() -> None:
