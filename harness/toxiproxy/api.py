@@ -58,6 +58,8 @@ PROXY_FIELDS = [
     Field("upstream", "string"),
     Field("enabled", "bool"),
 ]
+# populate decodes into struct { Proxy; Enabled *bool }: ``enabled`` belongs to the outer struct
+POPULATE_FIELDS = [*PROXY_FIELDS[:3], Field("enabled", "bool", where="")]
 TOXIC_FIELDS = [
     Field("attributes", "toxics.NoopToxic"),
     Field("name", "string"),
@@ -66,6 +68,9 @@ TOXIC_FIELDS = [
     Field("toxicity", "float32"),
 ]
 POPULATE_ITEM = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
+UPDATE_STRUCT = (
+    'struct { Attributes interface {} "json:\\"attributes\\""; Toxicity float32 "json:\\"toxicity\\"" }'
+)
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 
@@ -170,6 +175,13 @@ def _last(value: Any, key: str) -> Any:
             if name.lower() == key and item is not None:
                 found = item
     return found
+
+
+def _first_key(value: Any, keys: tuple[str, ...]) -> str | None:
+    """Which of ``keys`` (lower case) comes first in the object ``value``, matched case-insensitively."""
+    if not isinstance(value, dict):
+        return None
+    return next((name.lower() for name in value if name.lower() in keys), None)
 
 
 def _attribute_fields(cls: type[Toxic]) -> list[Field]:
@@ -297,7 +309,7 @@ class Api:
                 f"json: cannot unmarshal {gojson.json_kind(value)} into Go value of type []{POPULATE_ITEM}"
             )
             raise errors.BAD_REQUEST_BODY.joined(message)
-        entries = [_decode(item, PROXY_FIELDS, ".Proxy", POPULATE_ITEM) for item in value]
+        entries = [_decode(item, POPULATE_FIELDS, ".Proxy", POPULATE_ITEM) for item in value]
         for number, entry in enumerate(entries, start=1):
             for required in ("name", "upstream"):
                 if not entry.get(required):
@@ -370,11 +382,10 @@ class Api:
         value = _parse(request.body)
         cls = type(wrapper.toxic)
         outer = [Field("attributes", f"toxics.{cls.go_name}"), Field("toxicity", "float32")]
-        given, outer_problem = gojson.decode_object(
-            value, outer, "", "struct { Attributes interface {}; Toxicity float32 }"
-        )
+        given, outer_problem = gojson.decode_object(value, outer, "", UPDATE_STRUCT)
+        given_attributes = _last(value, "attributes")  # a non-object was reported by the outer decode
         attributes, problem = gojson.decode_object(
-            _last(value, "attributes"),
+            given_attributes if isinstance(given_attributes, dict) else None,
             _attribute_fields(cls),
             f"{cls.go_name}.attributes",
             f"toxics.{cls.go_name}",
@@ -382,6 +393,8 @@ class Api:
         merged = attributes_of(wrapper.toxic) | attributes
         toxic = _build(cls, merged)
         failure = outer_problem or problem
+        if outer_problem and problem and _first_key(value, ("attributes", "toxicity")) == "attributes":
+            failure = problem  # Go reports the first type error in document order
         if failure is not None:
             if attributes:
                 await proxy.toxics.update(wrapper, toxic, None)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 INT_RANGES = {"int64": (-(2**63), 2**63 - 1), "int": (-(2**63), 2**63 - 1)}
 FLOAT32_MAX = 3.4028234663852886e38
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class GoJSONError(Exception):
@@ -70,6 +72,14 @@ def _syntax_message(text: str, exc: json.JSONDecodeError) -> str:
     if pos >= len(text.rstrip(" \t\r\n")) or exc.msg.startswith("Unterminated string"):
         return "unexpected EOF"
     char = _quote(text[pos])
+    literal = next((word for word in ("true", "false", "null") if word[0] == text[pos]), None)
+    if literal is not None and exc.msg.startswith("Expecting value"):
+        for offset, expected in enumerate(literal[1:], start=1):
+            if pos + offset >= len(text):
+                return "unexpected EOF"
+            if text[pos + offset] != expected:
+                found = _quote(text[pos + offset])
+                return f"invalid character {found} in literal {literal} (expecting {_quote(expected)})"
     if exc.msg.startswith("Expecting property name"):
         return f"invalid character {char} looking for beginning of object key string"
     if exc.msg.startswith("Expecting ':'"):
@@ -126,10 +136,14 @@ def json_kind(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Field:
-    """A Go struct field: its JSON key, Go type (``string``, ``bool``, ``int64``, ``int``, ``float32``)."""
+    """A Go struct field: its JSON key, Go type (``string``, ``bool``, ``int64``, ``int``, ``float32``).
+
+    ``where`` overrides the struct path shown in messages (a field of an outer, embedding struct).
+    """
 
     key: str
     go_type: str
+    where: str | None = None
 
 
 def decode_object(
@@ -155,7 +169,8 @@ def decode_object(
         try:
             result[field.key] = convert(item, field.go_type)
         except GoJSONError as exc:
-            target = f"Go struct field {where}.{field.key} of type {field.go_type}"
+            path = where if field.where is None else field.where
+            target = f"Go struct field {path}.{field.key} of type {field.go_type}"
             first_error = first_error or f"json: cannot unmarshal {exc} into {target}"
     return result, first_error
 
@@ -175,7 +190,9 @@ def convert(item: Any, go_type: str) -> Any:
         if abs(float(item)) > FLOAT32_MAX:
             raise GoJSONError(f"number {getattr(item, 'text', item)}")
         return float(item)
-    expected = {"string": str, "bool": bool}.get(go_type, dict if go_type.startswith("toxics.") else None)
+    if go_type == "string" and isinstance(item, str):
+        return _LONE_SURROGATE.sub("\ufffd", item)  # Go decodes an unpaired \uD800 escape as U+FFFD
+    expected = {"bool": bool}.get(go_type, dict if go_type.startswith("toxics.") else None)
     if expected is not None and isinstance(item, expected):
         return item
     raise GoJSONError(json_kind(item))

@@ -51,9 +51,9 @@ def resolve(address: str) -> tuple[str, int]:
     An empty host means every interface (``::``). Raises ValueError with Go's wording.
     """
     host, port_text = split_host_port(address or ":0")  # Go listens on ":0" for an empty address
-    if port_text.isdigit() or port_text == "":
+    if port_text.lstrip("+-").isdigit() or port_text == "":
         port = int(port_text or 0)
-        if port > 65535:
+        if not 0 <= port <= 65535:
             raise ValueError(f"address {port_text}: invalid port")
     else:
         try:
@@ -94,6 +94,8 @@ def bind(address: str) -> socket.socket:
         host, port = resolve(address)
     except ValueError as exc:
         raise errors.net_error(f"listen tcp: {exc}") from None
+    if host == "0.0.0.0" and socket.has_ipv6:
+        host = "::"  # Go listens dual-stack on the IPv4 wildcard too, and shows it as [::]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

@@ -235,6 +235,60 @@ def test_router_404_405_and_browser_block(http: httpx.Client) -> None:
     assert len(blocked.headers["x-toxiproxy-request-id"]) == 20
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/proxies", b'{"enabled":tru}', "invalid character '}' in literal true (expecting 'e')"),
+        ("/proxies", b'{"name":"a" "b"}', "invalid character '\"' after object key:value pair"),
+        ("/proxies", b'{"name" 1}', "invalid character '1' after object key"),
+        ("/proxies", b'{"enabled":NaN}', "invalid character 'N' looking for beginning of value"),
+        (
+            "/proxies/echo/toxics/latency_downstream",
+            b'{"attributes":{"latency":"a"},"toxicity":"c"}',
+            "json: cannot unmarshal string into Go struct field LatencyToxic.attributes.latency"
+            " of type int64",
+        ),
+        (
+            "/proxies/echo/toxics/latency_downstream",
+            b'{"toxicity":"c","attributes":{"latency":"a"}}',
+            "json: cannot unmarshal string into Go struct field .toxicity of type float32",
+        ),
+        (
+            "/proxies/echo/toxics/latency_downstream",
+            b'{"attributes":5}',
+            "json: cannot unmarshal number into Go struct field .attributes of type toxics.LatencyToxic",
+        ),
+        (
+            "/populate",
+            b'[{"name":"z","upstream":"x","enabled":"no"}]',
+            "json: cannot unmarshal string into Go struct field .enabled of type bool",
+        ),
+        (
+            "/populate",
+            b'[{"name":1}]',
+            "json: cannot unmarshal number into Go struct field .Proxy.name of type string",
+        ),
+    ],
+)
+def test_go_decoder_messages(
+    http: httpx.Client, proxy_port: int, path: str, body: bytes, message: str
+) -> None:
+    add_toxic(http, type="latency")
+    response = http.post(path, content=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == f"bad request body: {message}"
+
+
+def test_unpaired_surrogate_becomes_replacement_character(http: httpx.Client) -> None:
+    created = http.post("/proxies", content=b'{"name":"bad\\ud800","upstream":"x","enabled":false}')
+    assert created.json()["name"] == "bad\ufffd"
+
+
+def test_ipv4_wildcard_listens_dual_stack_like_go(http: httpx.Client) -> None:
+    created = http.post("/proxies", json={"name": "w", "upstream": "x", "listen": "0.0.0.0:0"})
+    assert created.json()["listen"].startswith("[::]:")
+
+
 def test_json_decoding_rules(http: httpx.Client, echo: object) -> None:
     # case-insensitive keys, trailing bytes ignored, null means default, unknown keys ignored
     body = b'{"NAME":"p","UpStream":"127.0.0.1:9","listen":"127.0.0.1:0","enabled":null,"junk":1}trailing'
