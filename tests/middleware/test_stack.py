@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
@@ -124,20 +125,23 @@ def test_pure_asgi_middleware_on_a_plain_starlette_app() -> None:
 
 
 def test_handlers_alone_still_answer_in_format_with_a_request_id() -> None:
-    app = FastAPI(exception_handlers={HTTPException: http_exception_handler})
+    app = FastAPI(
+        exception_handlers={
+            StarletteHTTPException: http_exception_handler,
+            RequestValidationError: validation_exception_handler,
+        }
+    )
 
     @app.get("/gone")
-    async def gone() -> None:
+    async def gone(page: int = 1) -> None:
         raise HTTPException(status_code=410)
 
-    app.add_exception_handler(Exception, http_exception_handler)  # irrelevant handler types are fine
-    app.exception_handlers.pop(Exception)
-    from fastapi.exceptions import RequestValidationError
-
-    app.add_exception_handler(RequestValidationError, validation_exception_handler)
     response = call_app(app, "GET", "/gone", headers={"x-request-id": "given"})
     assert response.json() == {"error": {"code": "HTTP_410", "message": "Gone."}, "request_id": "given"}
     assert response.headers["x-request-id"] == "given"
+    invalid = call_app(app, "GET", "/gone?page=x")
+    assert invalid.status_code == 400 and invalid.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert invalid.json()["request_id"] == invalid.headers["x-request-id"]
 
 
 def test_setup_mistakes_are_reported() -> None:
