@@ -220,6 +220,11 @@ class Policy:
             raise ValueError("a policy's Retry must use wrap=True, so its fallback sees RetryError & co.")
         if fallback is not None and not (isinstance(fallback, FallbackStrategy) or callable(fallback)):
             raise TypeError(f"fallback must be a FallbackStrategy or a factory of one, got {fallback!r}")
+        if breaker is not None and breaker.fallback_function is not None:
+            raise ValueError(
+                "a policy's breaker must not have a fallback_function: it would answer before the retry "
+                "sees the failure; give the policy a fallback instead"
+            )
         self.name = name
         self.breaker = breaker if breaker is not None else CircuitBreaker(name=name, clock=clock)
         self.retry = retry

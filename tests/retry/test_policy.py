@@ -348,6 +348,8 @@ def test_policy_argument_errors() -> None:
         Policy("a", timeout=0)
     with pytest.raises(ValueError, match="name"):
         Policy("")
+    with pytest.raises(ValueError, match="fallback_function"):
+        Policy("a", breaker=CircuitBreaker(fallback_function=lambda: None))
 
 
 def test_composed_calls_are_logged_in_order(clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
