@@ -5,6 +5,7 @@ Configuration comes from ``DLQ_*`` environment variables (see :class:`resilience
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 
@@ -35,7 +36,11 @@ def main(ctx: click.Context, host: str, port: int, log_level: str) -> None:
     from resilience.dlq.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(_settings())
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    settings = _settings()
+    if settings.migrate_on_startup:
+        _migrate(settings, "head")  # here, so a bad URL or an unreachable database is one clear line
+    app = create_app(dataclasses.replace(settings, migrate_on_startup=False))
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -43,16 +48,29 @@ def main(ctx: click.Context, host: str, port: int, log_level: str) -> None:
 @click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
 def migrate(revision: str) -> None:
     """Create or upgrade the database schema, then exit."""
+    url = _migrate(_settings(), revision)
+    click.echo(f"database at {url} is at revision {revision}")
+
+
+def _migrate(settings: Settings, revision: str) -> str:
+    """Run the migrations; any failure becomes a one-line error naming the database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from resilience.dlq.db import make_engine
     from resilience.dlq.db import migrate as run_migrations
 
-    settings = _settings()
-    engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    url = engine.url.render_as_string(hide_password=True)
     try:
         run_migrations(engine, revision)
+    except (SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"cannot migrate the database at {url}: {exc}") from None
     finally:
         engine.dispose()
-    click.echo(f"database at {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+    return url
 
 
 if __name__ == "__main__":
