@@ -367,10 +367,20 @@ def dead_letter_on_failure(
     dead-lettering itself fails, the original error is still raised, with a note saying so.
     """
 
-    def build(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]:
+    def letter(exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of :meth:`DLQClient.send` for this failure."""
+        error_type, text = _describe(exc)
         if payload is not None:
-            return _as_payload(payload(*args, **kwargs))
-        return _as_payload(args[0] if args else kwargs.get("message"))
+            built = payload(*args, **kwargs)
+        else:
+            built = args[0] if args else kwargs.get("message")
+        return {
+            "payload": _as_payload(built),
+            "error_message": text,
+            "error_type": error_type,
+            "source_queue": source_queue,
+            "destination_service": destination_service,
+        }
 
     def report(exc: BaseException, result: SendResult | BaseException) -> None:
         if isinstance(result, BaseException):
@@ -390,13 +400,9 @@ def dead_letter_on_failure(
                 try:
                     return await func(*args, **kwargs)
                 except exceptions as exc:
-                    error_type, text = _describe(exc)
                     result: SendResult | BaseException
                     try:
-                        result = await client.asend(
-                            build(args, kwargs), text, source_queue=source_queue,
-                            destination_service=destination_service, error_type=error_type,
-                        )  # fmt: skip
+                        result = await client.asend(**letter(exc, args, kwargs))
                     except (DLQRejectedError, DLQUnavailableError) as send_error:
                         result = send_error
                     report(exc, result)
@@ -409,13 +415,9 @@ def dead_letter_on_failure(
             try:
                 return func(*args, **kwargs)
             except exceptions as exc:
-                error_type, text = _describe(exc)
                 result: SendResult | BaseException
                 try:
-                    result = client.send(
-                        build(args, kwargs), text, source_queue=source_queue,
-                        destination_service=destination_service, error_type=error_type,
-                    )  # fmt: skip
+                    result = client.send(**letter(exc, args, kwargs))
                 except (DLQRejectedError, DLQUnavailableError) as send_error:
                     result = send_error
                 report(exc, result)
