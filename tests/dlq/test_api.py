@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
 
-from .conftest import API_KEY, Destination, InProcessServer, message_body, wait_until
+from .conftest import API_KEY, FAST, Destination, InProcessServer, free_port, message_body, wait_until
 
 Serve = Callable[..., InProcessServer]
 
@@ -301,3 +302,16 @@ def test_alert_webhook_fires_once_per_debounce(serve: Serve, destination: Destin
     wait_until(lambda: 'resilience_dlq_alerts_total{kind="depth"} 1.0' in api.get("/metrics").text)
     assert destination.alerts[0]["kind"] == "depth" and destination.alerts[0]["value"] >= 3
     assert len(destination.alerts) == 1
+
+
+def test_database_down_is_503_and_health_stays_up() -> None:
+    dead = f"postgresql+psycopg://nobody:secret@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    settings = replace(FAST, database_url=dead, migrate_on_startup=False, worker_enabled=False)
+    with InProcessServer(settings) as server:
+        api = server.client()
+        assert api.get("/health").status_code == 200
+        ready = api.get("/ready")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
+        created = api.post("/messages", json=message_body())
+        assert created.status_code == 503 and created.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
+        assert "secret" not in created.text
