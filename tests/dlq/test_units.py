@@ -4,6 +4,8 @@ catalog discovery."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import json
 from pathlib import Path
 
@@ -162,3 +164,13 @@ def test_catalog_lookup_round_robin_and_errors(destination: Destination) -> None
     assert asyncio.run(scenario()) == [
         "http://127.0.0.2:81", "http://127.0.0.3:82", "http://127.0.0.2:81", "http://static:1",
     ]  # fmt: skip
+
+
+def test_importing_the_client_does_not_import_the_service_stack() -> None:
+    code = (
+        "import sys, resilience, resilience.dlq\n"
+        "from resilience.dlq import DLQClient, dead_letter_on_failure\n"
+        "heavy = [m for m in ('sqlalchemy', 'fastapi', 'starlette', 'alembic') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
