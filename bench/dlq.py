@@ -35,9 +35,9 @@ from sqlalchemy.engine import make_url
 
 from harness.measure import percentile
 
-SINGLE = 300
+SINGLE = 200
 THREADS = 4
-BATCHES = 20
+BATCHES = 10
 BATCH_SIZE = 100
 REDRIVE_TIMEOUT = 60.0
 KEY = "bench-key"

@@ -4,9 +4,9 @@ catalog discovery."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
-import json
 from pathlib import Path
 
 import httpx
