@@ -128,7 +128,7 @@ def _candidates(prefer: str | None, image: str | None) -> Iterator[Choice]:
     if forced in (None, ToxiproxyKind.DOCKER):
         image = image or os.environ.get(ENV_IMAGE) or _docker.DEFAULT_IMAGE
         try:
-            _docker.connect()
+            _docker.connect().close()
         except _docker.DockerUnavailable as exc:
             if forced:
                 raise ToxiproxyUnavailable(None, f"{forced_why}, but {exc}") from exc

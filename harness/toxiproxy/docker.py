@@ -35,6 +35,7 @@ __all__ = [
 
 DEFAULT_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"  # the official image; override with TOXIPROXY_IMAGE
 SCRATCH_TAG = "harness-toxiproxy:scratch"
+_DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _INSTALL_HINT = "pip install 'resilience-harness[docker]'"
 LABEL = "io.resilience-harness.toxiproxy"  # marks containers this module started
 
@@ -49,6 +50,10 @@ def connect(timeout: float = 3.0) -> DockerClient:
         import docker
     except ImportError as exc:
         raise DockerUnavailable(f"the docker SDK is not installed ({_INSTALL_HINT})") from exc
+    host = os.environ.get("DOCKER_HOST") or _DEFAULT_SOCKET
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        # Checked here because docker-py leaks the socket of a failed connect to a missing path.
+        raise DockerUnavailable(f"no Docker daemon answers: {host} does not exist")
     try:
         client = docker.from_env(timeout=int(max(1, timeout)))
         client.ping()
