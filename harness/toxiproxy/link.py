@@ -3,10 +3,12 @@
 Mirrors Toxiproxy's ``link.go``: each toxic runs in its own :class:`~.toxics.base.ToxicStub`, joined by
 channels, and the chain is re-joined in place when a toxic is added, updated or removed on a live link.
 
+The last stub writes straight into the destination socket (:class:`_Sink`), so there is no writer task.
+
 Fast path: while a direction's chain is only the hidden noop, the link copies each read straight to the
 destination with no task or channel in between (socket flow control still applies). The first toxic added
-to such a live link builds the full chain behind the same socket, so order is kept; the link then stays on
-the chain for the rest of its life (new connections get the fast path again once the toxics are gone).
+to such a live link builds the full chain behind the same socket, so order is kept; when the last toxic is
+removed, the link writes out what the noop still held and goes back to the fast path.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .stream import EOF, Channel, Direction, StreamChunk
+from .stream import Channel, Direction, Output, StreamChunk
 from .toxics.base import Buffered, Cleanup, Stateful, Toxic, ToxicStub
 from .toxics.noop import NoopToxic
 
@@ -71,7 +73,6 @@ class Link:
         self.ended = False  # the source has ended
         self.done = False  # the destination has been closed
         self._head: Channel | None = None
-        self._writer: asyncio.Task[None] | None = None
 
     # -- start and the socket side ---------------------------------------------------------------------
 
@@ -126,17 +127,17 @@ class Link:
         last = self._head
         for index, wrapper in enumerate(self.chain):
             is_last = index + 1 == len(self.chain)
-            following = Channel(1) if is_last else Channel(_buffer_size(self.chain[index + 1].toxic))
+            following = _Sink(self) if is_last else Channel(_buffer_size(self.chain[index + 1].toxic))
             self.stubs.append(self._new_stub(last, following, wrapper))
-            last = following
+            if isinstance(following, Channel):
+                last = following
         self.fast = False
         if not self.ended:
             self.source.resume_reading()  # it may have been paused by the fast path's back-pressure
-        self._writer = asyncio.get_running_loop().create_task(self._write(last))
         for stub, wrapper in zip(self.stubs, self.chain, strict=True):
             stub.run(self._draw(wrapper))
 
-    def _new_stub(self, input: Channel, output: Channel, wrapper: ToxicWrapper) -> ToxicStub:
+    def _new_stub(self, input: Channel, output: Output, wrapper: ToxicWrapper) -> ToxicStub:
         stub = ToxicStub(input, output, self.rng)
         if isinstance(wrapper.toxic, Stateful):
             stub.state = wrapper.toxic.new_state()
@@ -145,20 +146,6 @@ class Link:
     def _draw(self, wrapper: ToxicWrapper) -> Toxic:
         """The toxic itself if a fresh draw in [0, 1) is below its toxicity, else pass-through."""
         return wrapper.toxic if self.rng.random() < wrapper.toxicity else _PASS_THROUGH
-
-    async def _write(self, output: Channel) -> None:
-        """Copy the chain's output to the destination socket; its end closes the destination."""
-        while True:
-            item = await output.waiter()
-            if item is EOF:
-                break
-            assert isinstance(item, StreamChunk)
-            if self.dest.closing:
-                continue  # keep draining so the chain never blocks on a dead socket
-            self.dest.write(item.data)
-            if self.dest.write_paused:
-                await self.dest.wait_writable()
-        self._close_dest()
 
     async def add_toxic(self, wrapper: ToxicWrapper) -> None:
         """``wrapper`` was appended to the chain: run it here too, at the end (Go's ``AddToxic``)."""
@@ -224,15 +211,50 @@ class Link:
                 await asyncio.wait_for(stub.output.put(held), FLUSH_LIMIT)
         previous.output = stub.output
         del self.stubs[index]
-        previous.run(self._draw(self.chain[index - 1]))
+        if len(self.stubs) == 1:
+            self._back_to_fast_path()
+        else:
+            previous.run(self._draw(self.chain[index - 1]))
+
+    def _back_to_fast_path(self) -> None:
+        """Only the (stopped) noop is left: write out what it has not read yet, then copy directly."""
+        assert self._head is not None
+        while isinstance(item := self._head.get_nowait(), StreamChunk):
+            if not self.dest.closing:
+                self.dest.write(item.data)
+        self.stubs.clear()
+        self._head = None
+        self.fast = True
+        if self.ended:
+            self._close_dest()
+        elif self.dest.write_paused:
+            self.source.pause_reading()
+        else:
+            self.source.resume_reading()
 
     def kill(self) -> None:
         """Stop every task of this link at once (the connection is gone)."""
         self.ended = self.done = True
         for stub in self.stubs:
             stub.cancel()
-        if self._writer is not None:
-            self._writer.cancel()
+
+
+class _Sink:
+    """The end of a chain: writes each chunk into the destination socket, waiting while it is full."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+
+    async def put(self, chunk: StreamChunk) -> None:
+        dest = self._link.dest
+        if dest.closing:
+            return  # the socket is gone: drop, so the chain never blocks on it
+        dest.write(chunk.data)
+        if dest.write_paused:
+            await dest.wait_writable()
+
+    def close(self) -> None:
+        self._link._close_dest()
 
 
 def _buffer_size(toxic: object) -> int:

@@ -12,7 +12,7 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 CHUNK_SIZE: Final = 32 * 1024  # bytes per socket read, as in Toxiproxy
 
@@ -51,6 +51,14 @@ INTERRUPTED: Final = _Signal.INTERRUPTED  # the stub was interrupted (toxic upda
 TIMEOUT: Final = _Signal.TIMEOUT  # a receive with a timeout saw nothing in time
 
 Received = StreamChunk | _Signal
+
+
+class Output(Protocol):
+    """Where a stub sends: a :class:`Channel` to the next stub, or the link's sink (the socket)."""
+
+    async def put(self, chunk: StreamChunk) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Channel:

@@ -7,6 +7,7 @@ slack); upper bounds are generous (+100 ms or +30 %) because the box is shared a
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import time
 import httpx
 import pytest
 
+from harness.toxiproxy.server import EmbeddedToxiproxy
 from tests.toxiproxy_embedded._helpers import (
     add_toxic,
     connect,
@@ -252,3 +254,77 @@ def test_toxic_added_while_fast_path_is_back_pressured_keeps_flowing(
         add_toxic(http, type="noop")
         assert read_exactly(sock, len(payload)) == payload
         sender.join(5)
+
+
+def test_live_link_returns_to_fast_path_when_its_toxics_are_gone(
+    server: EmbeddedToxiproxy, http: httpx.Client, proxy_port: int
+) -> None:
+    links = server.api.proxies["echo"].toxics.links
+    payload = os.urandom(6 * 1024 * 1024)
+    with connect(proxy_port) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+        sender.start()
+        received = read_exactly(sock, len(payload) // 3)
+        add_toxic(http, type="latency", attributes={"latency": 1})
+        add_toxic(http, type="slicer", stream="upstream", attributes={"average_size": 5000})
+        assert not any(link.fast for link in links)
+        received += read_exactly(sock, len(payload) // 3)
+        http.post("/reset")
+        assert all(link.fast for link in links)
+        received += read_exactly(sock, len(payload) - len(received))
+        sender.join(5)
+    assert received == payload
+
+
+def test_toxic_churn_on_streaming_connections_keeps_every_byte_in_order(
+    http: httpx.Client, proxy_port: int
+) -> None:
+    rng = random.Random(3)
+    kinds = [
+        ("noop", {}),
+        ("latency", {"latency": 1}),
+        ("slicer", {"average_size": 3000, "size_variation": 500}),
+        ("bandwidth", {"rate": 100_000}),
+        ("slow_close", {"delay": 10}),
+        ("limit_data", {"bytes": 10**12}),
+    ]
+    payload = os.urandom(8 * 1024 * 1024)
+    results: list[bool] = []
+
+    def stream() -> None:
+        with connect(proxy_port) as sock:
+            threading.Thread(target=sock.sendall, args=(payload,), daemon=True).start()
+            results.append(read_exactly(sock, len(payload)) == payload)
+
+    streams = [threading.Thread(target=stream) for _ in range(3)]
+    for thread in streams:
+        thread.start()
+    names: list[str] = []
+    for op in range(60):
+        if rng.random() < 0.5 or not names:
+            kind, attributes = rng.choice(kinds)
+            stream_name = rng.choice(["upstream", "downstream"])
+            add_toxic(
+                http,
+                name=f"t{op}",
+                type=kind,
+                stream=stream_name,
+                toxicity=rng.choice([0, 0.5, 1]),
+                attributes=attributes,
+            )
+            names.append(f"t{op}")
+        elif rng.random() < 0.5:
+            assert (
+                http.patch(
+                    f"/proxies/echo/toxics/{rng.choice(names)}", json={"toxicity": rng.random()}
+                ).status_code
+                == 200
+            )
+        else:
+            assert (
+                http.delete(f"/proxies/echo/toxics/{names.pop(rng.randrange(len(names)))}").status_code == 204
+            )
+        time.sleep(0.005)
+    for thread in streams:
+        thread.join(30)
+    assert results == [True, True, True]

@@ -25,7 +25,7 @@ import random
 import socket
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..stream import INTERRUPTED, TIMEOUT, Channel, Received, StreamChunk
+from ..stream import INTERRUPTED, TIMEOUT, Channel, Output, Received, StreamChunk
 
 
 class InvalidAttribute(ValueError):
@@ -84,7 +84,7 @@ class ToxicStub:
 
     __slots__ = ("_interrupted", "_task", "_waiter", "closed", "input", "output", "rng", "state")
 
-    def __init__(self, input: Channel, output: Channel, rng: random.Random) -> None:
+    def __init__(self, input: Channel, output: Output, rng: random.Random) -> None:
         self.input = input
         self.output = output
         self.rng = rng
