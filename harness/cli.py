@@ -15,6 +15,7 @@ import click
 COMMAND_MODULES: tuple[str, ...] = (
     "harness.commands.stubs",
     "harness.commands.toxiproxy_serve",
+    "harness.commands.toxiproxy_client",
     "harness.commands.run",
     "harness.commands.scenarios",
     "harness.commands.report",
