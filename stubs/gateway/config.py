@@ -107,11 +107,10 @@ def load_config(
     overrides = {**parse_upstreams(env.get("GATEWAY_UPSTREAMS", "")), **(upstreams or {})}
     services = raw.get("services")
     if isinstance(services, dict):
-        unknown = sorted(set(overrides) - set(services))
+        unknown = sorted(set(overrides) - set(services) - set(REQUIRED_UPSTREAMS))
         if unknown:
-            raise ConfigError(
-                f"upstream override for unknown service(s) {unknown}; known: {sorted(services)}"
-            )
+            known = sorted({*services, *REQUIRED_UPSTREAMS})
+            raise ConfigError(f"upstream override for unknown service(s) {unknown}; known: {known}")
         raw["services"] = {
             name: {**section, "url": overrides[name]}
             if name in overrides and isinstance(section, dict)

@@ -41,12 +41,14 @@ TEST_CONFIG: dict[str, Any] = {
 """Short recovery (1 s) and attempt (0.5 s) timeouts, fast retries: the suite stays quick."""
 
 
-def write_config(path: Path, urls: dict[str, str], changes: dict[str, dict[str, Any]] | None = None) -> Path:
-    services = {
-        name: {**section, **(changes or {}).get(name, {}), "url": urls[name]}
-        for name, section in TEST_CONFIG["services"].items()
-    }
-    path.write_text(json.dumps({"services": services}))
+def write_config(
+    path: Path,
+    urls: dict[str, str],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """TEST_CONFIG with the given URLs, plus ``extra`` top-level sections (``toggles``, ...)."""
+    services = {name: {**section, "url": urls[name]} for name, section in TEST_CONFIG["services"].items()}
+    path.write_text(json.dumps({"services": services, **(extra or {})}))
     return path
 
 
@@ -94,14 +96,12 @@ def make_gateway(upstream_urls: dict[str, str], tmp_path: Path) -> Iterator[Gate
         *,
         dlq_url: str | None = None,
         urls: dict[str, str] | None = None,
-        changes: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        environ: dict[str, str] | None = None,
     ) -> httpx.Client:
-        path = write_config(
-            tmp_path / f"gateway-{len(stack)}.json", {**upstream_urls, **(urls or {})}, changes
-        )
-        server = StubServer(
-            create_app(load_config(path, dlq_url=dlq_url, environ={})), name="gateway"
-        ).start()
+        path = write_config(tmp_path / f"gateway-{len(stack)}.json", {**upstream_urls, **(urls or {})}, extra)
+        app = create_app(load_config(path, dlq_url=dlq_url, environ={}), environ=environ or {})
+        server = StubServer(app, name="gateway").start()
         client = httpx.Client(base_url=server.url, timeout=15.0)
         stack.append((server, client))
         return client

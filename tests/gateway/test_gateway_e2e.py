@@ -243,3 +243,27 @@ def test_metrics_count_fallbacks_and_show_breaker_state(gateway: httpx.Client, p
     assert 'gateway_fallbacks_total{strategy="default",upstream="weather-service"} 1.0' in text
     assert 'gateway_breaker_state{breaker="weather-service"} 1.0' in text
     assert 'gateway_requests_total{route="/forecast/{region}",status="200"} 1.0' in text
+
+
+def test_policy_values_come_from_the_environment_too(
+    make_gateway: Callable[..., httpx.Client], platform: Platform
+) -> None:
+    gateway = make_gateway(
+        environ={
+            "RESILIENCE__WEATHER_SERVICE__FALLBACK__STRATEGY": "none",
+            "RESILIENCE__WEATHER_SERVICE__RETRY__MAX_ATTEMPTS": "1",
+        }
+    )
+    platform.control("weather-service").set_behaviour(error_rate=1.0)
+    assert_error_envelope(gateway.get("/forecast/north"), 502, "UPSTREAM_FAILED")
+    assert platform.control("weather-service").count() == 1
+
+
+def test_forced_fallback_toggle_skips_the_upstream(
+    make_gateway: Callable[..., httpx.Client], platform: Platform
+) -> None:
+    gateway = make_gateway(extra={"toggles": {"force_fallback": ["user-service"]}})
+    response = gateway.get("/users/2")
+    assert response.headers["x-fallback"] == "user-service=default"
+    assert platform.control("user-service").count() == 0
+    assert "x-fallback" not in gateway.get("/forecast/north").headers  # other upstreams unaffected
