@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from pathlib import Path
 
@@ -41,7 +42,10 @@ def serve_command(host: str, port: int, seed: int | None, config: Path | None) -
     try:
         asyncio.run(_serve(host, port, seed, config))
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        reason = (
+            os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else exc.strerror or exc
+        )
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 async def _serve(host: str, port: int, seed: int | None, config: Path | None) -> None:

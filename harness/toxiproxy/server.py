@@ -88,7 +88,11 @@ class EmbeddedToxiproxy:
         """Run a server in a daemon thread with its own event loop; leaving the block stops it cleanly."""
         server = cls(host, port, seed)
         thread = _LoopThread()
-        thread.call(server.start())
+        try:
+            thread.call(server.start())
+        except BaseException:
+            thread.close()
+            raise
         try:
             yield server
         finally:

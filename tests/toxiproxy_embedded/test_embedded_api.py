@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 import httpx
 import pytest
@@ -499,3 +500,13 @@ def test_stop_closes_everything(echo: object) -> None:
     assert read_until_closed(sock) == b""
     with pytest.raises(ConnectionRefusedError):
         connect(port)
+
+
+def test_running_on_a_taken_port_raises_and_leaves_no_thread() -> None:
+    before = threading.active_count()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(OSError), EmbeddedToxiproxy.running(port=busy.getsockname()[1]):
+            pass
+    assert threading.active_count() == before

@@ -98,3 +98,15 @@ def test_real_toxiproxy_cli_drives_the_embedded_server() -> None:
         cli("toxic", "remove", "-n", "latency_downstream", "demo")
         assert "Deleted proxy demo" in cli("delete", "demo")
         assert httpx.get(f"{server.url}/proxies").json() == {}
+
+
+def test_serve_on_a_taken_port_fails_with_a_clear_message() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-c", "from harness.cli import main; main()", "toxiproxy", "serve"]
+        done = subprocess.run([*command, "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
