@@ -38,6 +38,7 @@ __all__ = [
     "clearly_breached",
     "evaluate",
     "evaluate_all",
+    "route_matches",
 ]
 
 ABORT_MIN_SAMPLES = 20
@@ -78,7 +79,10 @@ class Measurements:
 
     def route_samples(self, route: str | None, phase: str) -> list[Sample]:
         w = self.window(phase)
-        return [s for s in within(self.samples, w.start, w.end) if route is None or s.route == route]
+        return [s for s in within(self.samples, w.start, w.end) if route_matches(s.route, route)]
+
+    def routes(self) -> list[str]:
+        return sorted({s.route for s in self.samples})
 
     def series_in(self, probe: str, phase: str) -> list[SeriesPoint]:
         w = self.window(phase)
@@ -87,6 +91,11 @@ class Measurements:
     def stats(self, route: str | None, phase: str) -> Stats:
         w = self.window(phase)
         return summarize(self.route_samples(route, phase), w.end - w.start)
+
+
+def route_matches(sample_route: str, route: str | None) -> bool:
+    """None matches every route; ``/users/{id}`` also matches Locust's ``GET /users/{id}``."""
+    return route is None or sample_route == route or sample_route.split(" ", 1)[-1] == route
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,10 @@ def _route(route: str | None) -> str:
     return route or "all routes"
 
 
+def _nothing(m: Measurements, route: str | None, phase: str) -> str:
+    return f"no samples of {_route(route)} in {phase}; routes measured: {', '.join(m.routes()) or 'none'}"
+
+
 @functools.singledispatch
 def _check(gate: Any, m: Measurements) -> _Outcome:
     raise TypeError(f"no evaluation for gate type {type(gate).__name__}")
@@ -140,9 +153,7 @@ def _(gate: LatencyGate, m: Measurements) -> _Outcome:
     samples = m.route_samples(gate.route, gate.phase)
     value = percentile(sorted(s.latency_ms for s in samples), gate.percentile)
     if not samples:
-        return _Outcome(
-            False, None, f"<= {gate.max_ms:g} ms", f"no samples of {_route(gate.route)} in {gate.phase}", 0
-        )
+        return _Outcome(False, None, f"<= {gate.max_ms:g} ms", _nothing(m, gate.route, gate.phase), 0)
     detail = f"p{gate.percentile:g} = {value:.1f} ms over {len(samples)} samples"
     return _Outcome(value <= gate.max_ms, value, f"<= {gate.max_ms:g} ms", detail, len(samples))
 
@@ -155,7 +166,7 @@ def _(gate: LatencyRatioGate, m: Measurements) -> _Outcome:
     threshold = f"<= {gate.max_factor:g}x {base_phase}"
     if not base or not now:
         missing = base_phase if not base else gate.phase
-        return _Outcome(False, None, threshold, f"no samples of {_route(gate.route)} in {missing}", len(now))
+        return _Outcome(False, None, threshold, _nothing(m, gate.route, missing), len(now))
     p_base = percentile(sorted(s.latency_ms for s in base), gate.percentile)
     p_now = percentile(sorted(s.latency_ms for s in now), gate.percentile)
     ratio = p_now / max(p_base, 1.0)  # a sub-millisecond baseline counts as 1 ms: ratios stay finite
@@ -167,9 +178,7 @@ def _(gate: LatencyRatioGate, m: Measurements) -> _Outcome:
 def _(gate: ErrorRateGate, m: Measurements) -> _Outcome:
     stats = m.stats(gate.route, gate.phase)
     if not stats.count:
-        return _Outcome(
-            False, None, f"<= {gate.max:.1%}", f"no samples of {_route(gate.route)} in {gate.phase}", 0
-        )
+        return _Outcome(False, None, f"<= {gate.max:.1%}", _nothing(m, gate.route, gate.phase), 0)
     detail = f"{stats.errors} of {stats.count} failed ({stats.error_rate:.1%})"
     return _Outcome(stats.error_rate <= gate.max, stats.error_rate, f"<= {gate.max:.1%}", detail, stats.count)
 
@@ -191,7 +200,7 @@ def _(gate: FallbackRateGate, m: Measurements) -> _Outcome:
     stats = m.stats(gate.route, gate.phase)
     threshold = _bounds(gate.min, gate.max, ".1%")
     if not stats.count:
-        return _Outcome(False, None, threshold, f"no samples of {_route(gate.route)} in {gate.phase}", 0)
+        return _Outcome(False, None, threshold, _nothing(m, gate.route, gate.phase), 0)
     detail = f"{stats.fallbacks} of {stats.count} answered by a fallback ({stats.fallback_rate:.1%})"
     passed = _inside(stats.fallback_rate, gate.min, gate.max)
     return _Outcome(passed, stats.fallback_rate, threshold, detail, stats.count)
@@ -250,7 +259,7 @@ def _(gate: RecoveryGate, m: Measurements) -> _Outcome:
     base = m.route_samples(gate.route, base_phase)
     fault_end = m.window(gate.after).end
     run_end = m.phases[-1].end
-    after = [s for s in within(m.samples, fault_end, run_end) if gate.route is None or s.route == gate.route]
+    after = [s for s in within(m.samples, fault_end, run_end) if route_matches(s.route, gate.route)]
     threshold = f"<= {gate.within_s:g} s"
     if not base or not after:
         where = base_phase if not base else f"after {gate.after}"

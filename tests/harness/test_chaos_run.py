@@ -42,6 +42,7 @@ def test_shipped_scenario_passes_and_writes_every_report(tmp_path: Path) -> None
     assert {p["name"] for p in result["phases"]} == {"baseline", "outage", "recovery"}
     outage = next(p for p in result["phases"] if p["name"] == "outage")
     assert outage["overall"]["fallback_rate"] > 0.5  # the fault really happened and was absorbed
+    assert max(p["value"] for p in result["series"]["user-fallbacks"]) >= 1  # read from /metrics
     run_dir = next(p for p in tmp_path.iterdir() if not p.name.startswith("."))
     suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests", 0)) == 2 + len(
@@ -175,3 +176,26 @@ def _proc_state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
     except (OSError, IndexError):
         return "gone"
+
+
+def test_abort_gate_stops_early_removing_faults_first(
+    tmp_path: Path, toxiproxy_server: ToxiproxyClient
+) -> None:
+    done = run_cli(
+        "run",
+        str(DATA / "abort-gate.yaml"),
+        "--reports",
+        str(tmp_path),
+        "--ci",
+        TOXIPROXY_URL=toxiproxy_server.url,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = _result(tmp_path)
+    assert result["aborted_by"] == "users must not degrade"
+    assert result["reason"].startswith("aborted early: gate 'users must not degrade' clearly breached")
+    remove = next(e for e in result["timeline"] if e["action"] == "remove")
+    assert remove["ok"] and remove["t"] < 1 + 30  # long before the outage phase's planned end
+    outage = next(p for p in result["phases"] if p["name"] == "outage")
+    assert outage["end"] < 31 and outage["overall"]["error_rate"] > 0.5
+    assert "recovery" not in {p["name"] for p in result["phases"]}
+    assert _harness_proxies(toxiproxy_server) == {}
