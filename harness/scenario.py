@@ -160,7 +160,11 @@ class HttpProbe(_Model):
 
     url: str | None = Field(None, description="Absolute URL; or use `path` on `service`.")
     path: str = "/"
-    service: str = Field("gateway", description="Which started service `path` is relative to.")
+    service: str = Field(
+        "gateway",
+        description="Which service `path` is relative to: gateway, dlq, a built-in upstream, a name in "
+        "target.urls, or proxy:<name> (straight through a proxy).",
+    )
     method: Literal["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = Field(None, description="JSON body to send.")
@@ -654,7 +658,7 @@ def _reference_problems(scenario: Scenario) -> Iterator[tuple[_Path, str]]:
         for name, proxy in scenario.proxies.items():
             if proxy.upstream not in known:
                 yield ("proxies", name), f"unknown built-in upstream {proxy.upstream!r}; known: {known}"
-    services = {"gateway", "dlq", *(scenario.target.urls)}
+    services = {"gateway", "dlq", *scenario.target.urls, *(f"proxy:{name}" for name in scenario.proxies)}
     if scenario.target.platform is Platform.BUILTIN:
         from stubs.services import UPSTREAMS
 

@@ -176,6 +176,10 @@ def run_command(
         raise click.UsageError(str(exc)) from None
     codes: list[ExitCode] = []
     root = Path(reports_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"cannot create the reports folder {root}: {exc.strerror or exc}") from None
     for file, scenario in scenarios:
         run_id = new_run_id(scenario.name)
         out = root / run_id
