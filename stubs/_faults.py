@@ -75,7 +75,10 @@ class FaultEngine:
         self.behaviour = behaviour
         self._started = self._clock()
         self._rng = random.Random(behaviour.seed)
-        self._seen: dict[tuple[int, int], int] = {}
+        # In-scope requests seen by the active step, for fail_first; only the current step is kept,
+        # so a looping schedule running for hours holds two values, not one per cycle.
+        self._step: tuple[int, int] = (0, -1)
+        self._seen = 0
 
     def in_scope(self, path: str) -> bool:
         routes = self.behaviour.routes
@@ -102,8 +105,10 @@ class FaultEngine:
         fault, cycle, step = self.active()
         rng = self._rng
         delay_s = _sample_ms(fault, rng) / 1000.0
-        seen = self._seen.get((cycle, step), 0)
-        self._seen[(cycle, step)] = seen + 1
+        if (cycle, step) != self._step:
+            self._step, self._seen = (cycle, step), 0
+        seen = self._seen
+        self._seen += 1
         if fault.drop_rate and rng.random() < fault.drop_rate:
             return Decision(fault, delay_s, Action.DROP)
         if seen < fault.fail_first:

@@ -30,6 +30,7 @@ EXEMPT_PREFIXES = ("/_admin", "/health")
 """Paths never faulted nor recorded, so a stub can always be controlled and probed."""
 
 _Headers = list[tuple[bytes, bytes]]
+_HEALTHY = Fault()
 _OUTCOMES = {None: "ok", BodyFault.TRUNCATE: "truncated", BodyFault.MALFORMED: "malformed"}
 
 
@@ -80,7 +81,7 @@ class FaultMiddleware:
         finish: Callable[[int | None, str], None],
     ) -> None:
         decision = self.engine.decide(scope["path"])
-        fault = Fault() if decision is None else decision.fault
+        fault = _HEALTHY if decision is None else decision.fault
         if decision is not None and decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision is not None and decision.action is Action.DROP:
