@@ -276,8 +276,16 @@ class Destination:
                     owner._in_flight[message_id] -= 1
                     if 200 <= status < 300:
                         owner.deliveries[message_id] += 1
-                    owner.bodies.append({"path": self.path, "id": message_id, "body": body, "status": status,
-                                         "attempt": self.headers.get("X-DLQ-Attempt")})  # fmt: skip
+                    owner.bodies.append(
+                        {
+                            "path": self.path,
+                            "id": message_id,
+                            "body": body,
+                            "status": status,
+                            "attempt": self.headers.get("X-DLQ-Attempt"),
+                            "at": time.monotonic(),
+                        }
+                    )
                 self._reply(status)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -315,3 +315,12 @@ def test_database_down_is_503_and_health_stays_up() -> None:
         created = api.post("/messages", json=message_body())
         assert created.status_code == 503 and created.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
         assert "secret" not in created.text
+
+
+def test_redrive_rate_limit_paces_deliveries(serve: Serve, destination: Destination) -> None:
+    api = serve(service_map={"billing": destination.url}, redrive_rate=4.0, initial_delay=0.5).client()
+    api.post("/messages/batch", json={"messages": [message_body(n) for n in range(8)]}).raise_for_status()
+    wait_until(lambda: api.get("/stats").json()["depth_by_status"]["RESOLVED"] == 8)
+    times = sorted(b["at"] for b in destination.bodies)
+    # A burst of 4, then one every 0.25 s: the last of 8 comes at least ~1 s after the first.
+    assert times[-1] - times[0] >= 0.9
