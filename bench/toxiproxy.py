@@ -3,12 +3,13 @@
 Measures, for a direct connection (baseline), the real server and the embedded one (each server in its
 own process, started on free loopback ports): download throughput in MB/s over 1 connection and over 50
 at once, the rate of short connections (connect, 1-byte echo, close) per second, and the added latency of
-a 1-byte ping-pong (p50/p99 round trip through the proxy minus the direct one). The upstream (a
+a 1-byte ping-pong (p50/p99 of proxied minus direct round trips, measured in interleaved pairs). Rounds
+interleave the targets so that load from other work on the machine hits all of them alike. The upstream (a
 streaming source and an echo server) runs in a separate process so the load generator measures the proxy,
 not itself. Bounded: about a minute. Targets: embedded throughput at least half the real server's, and
 under 1 ms p99 added latency.
 
-    python bench/toxiproxy.py [--seconds 2.0] [--pings 2000]
+    python bench/toxiproxy.py [--seconds 1.0] [--rounds 3] [--pings 2000]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -167,47 +168,47 @@ def connection_rate(port: int, seconds: float, workers: int = 4) -> float:
     return sum(counts) / seconds
 
 
-def round_trips(port: int, pings: int) -> list[float]:
-    """Round-trip times in ms of 1-byte ping-pongs on one connection (after a short warm-up)."""
-    samples = []
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def paired_round_trips(direct_port: int, proxied_port: int, pings: int) -> tuple[list[float], list[float]]:
+    """Interleaved 1-byte ping-pongs, direct and proxied, so both see the same machine load.
+
+    Returns the proxied round trips and the added latency of each pair (proxied minus direct), in ms.
+    """
+    proxied, added = [], []
+    with (
+        socket.create_connection(("127.0.0.1", direct_port)) as direct,
+        socket.create_connection(("127.0.0.1", proxied_port)) as through,
+    ):
+        for sock in (direct, through):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for i in range(pings + 100):
-            start = time.perf_counter()
-            sock.sendall(b"x")
-            sock.recv(1)
-            if i >= 100:
-                samples.append((time.perf_counter() - start) * 1000)
-    return samples
+            times = []
+            for sock in (direct, through):
+                start = time.perf_counter()
+                sock.sendall(b"x")
+                sock.recv(1)
+                times.append((time.perf_counter() - start) * 1000)
+            if i >= 100:  # warm-up done
+                proxied.append(times[1])
+                added.append(times[1] - times[0])
+    return sorted(proxied), sorted(added)
 
 
 @dataclass
-class Row:
+class Target:
     name: str
-    mbps_1: float
-    mbps_50: float
-    conn_rate: float
-    p50: float
-    p99: float
-
-
-def measure(name: str, source_port: int, echo_port: int, seconds: float, pings: int) -> Row:
-    rtts = sorted(round_trips(echo_port, pings))
-    return Row(
-        name,
-        throughput(source_port, 1, seconds),
-        throughput(source_port, STREAMS, seconds),
-        connection_rate(echo_port, seconds),
-        statistics.median(rtts),
-        percentile(rtts, 99),
-    )
+    source_port: int
+    echo_port: int
+    mbps_1: list[float] = field(default_factory=list)
+    mbps_50: list[float] = field(default_factory=list)
+    conn_rate: list[float] = field(default_factory=list)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each throughput/rate test")
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of each throughput/rate test")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each measuring every target in turn")
     parser.add_argument("--pings", type=int, default=2000, help="ping-pongs for the latency figures")
     args = parser.parse_args()
 
@@ -215,40 +216,60 @@ def main() -> None:
     upstream = multiprocessing.Process(target=_upstream_main, args=(ports,), daemon=True)
     upstream.start()
     source_port, echo_port = ports.get()
-    rows = [measure("direct (no proxy)", source_port, echo_port, args.seconds, args.pings)]
     servers = [("embedded (Python)", _embedded)]
     if shutil.which("toxiproxy-server"):
         servers.insert(0, ("toxiproxy-server (Go)", _real))
     else:
         print("toxiproxy-server not on PATH: measuring the embedded server only", file=sys.stderr)
+    targets = [Target("direct (no proxy)", source_port, echo_port)]
+    latency: dict[str, tuple[list[float], list[float]]] = {}
     try:
-        for name, command in servers:
-            port = _free_port()
-            with _process_server(command(port), port) as url:
-                source = _proxy(url, "source", source_port)
-                echo = _proxy(url, "echo", echo_port)
-                rows.append(measure(name, source, echo, args.seconds, args.pings))
+        with contextlib.ExitStack() as stack:
+            for name, command in servers:
+                port = _free_port()
+                url = stack.enter_context(_process_server(command(port), port))
+                targets.append(
+                    Target(name, _proxy(url, "source", source_port), _proxy(url, "echo", echo_port))
+                )
+            for _ in range(args.rounds):  # interleaved, so a burst of load on the box hits every target
+                for target in targets:
+                    target.mbps_1.append(throughput(target.source_port, 1, args.seconds))
+                    target.mbps_50.append(throughput(target.source_port, STREAMS, args.seconds))
+                    target.conn_rate.append(connection_rate(target.echo_port, args.seconds))
+            for target in targets[1:]:
+                latency[target.name] = paired_round_trips(echo_port, target.echo_port, args.pings)
     finally:
         upstream.terminate()
         upstream.join(5)
 
-    direct = rows[0]
-    columns = ("MB/s x1", "MB/s x50", "conn/s", "RTT p50", "RTT p99", "+p50")
-    print(f"{'':24} " + " ".join(f"{c:>9}" for c in columns) + f" {'+p99':>7}")
-    for row in rows:
-        added = "" if row is direct else f"{row.p50 - direct.p50:9.3f} {row.p99 - direct.p99:7.3f}"
+    med = statistics.median
+    print(f"median of {args.rounds} rounds; latency from {args.pings} interleaved ping-pongs (ms)\n")
+    header = ("MB/s x1", "MB/s x50", "conn/s", "RTT p50", "RTT p99", "added p50", "added p99")
+    print(f"{'':22}" + "".join(f"{column:>11}" for column in header))
+    for target in targets:
+        cells = [
+            f"{med(target.mbps_1):11.0f}",
+            f"{med(target.mbps_50):11.0f}",
+            f"{med(target.conn_rate):11.0f}",
+        ]
+        if target.name in latency:
+            proxied, added = latency[target.name]
+            figures = (
+                percentile(proxied, 50),
+                percentile(proxied, 99),
+                percentile(added, 50),
+                percentile(added, 99),
+            )
+            cells += [f"{figure:11.3f}" for figure in figures]
+        print(f"{target.name:22}" + "".join(cells))
+    if len(targets) == 3:
+        real, embedded = targets[1], targets[2]
         print(
-            f"{row.name:24} {row.mbps_1:9.0f} {row.mbps_50:9.0f} {row.conn_rate:9.0f}"
-            f" {row.p50:7.3f}ms {row.p99:7.3f}ms {added}"
+            f"\nembedded / real: throughput x1 {med(embedded.mbps_1) / med(real.mbps_1):.2f},"
+            f" x50 {med(embedded.mbps_50) / med(real.mbps_50):.2f};"
+            f" connection rate {med(embedded.conn_rate) / med(real.conn_rate):.2f}"
         )
-    if len(rows) == 3:
-        real, embedded = rows[1], rows[2]
-        print(
-            f"\nembedded / real throughput: x1 {embedded.mbps_1 / real.mbps_1:.2f},"
-            f" x50 {embedded.mbps_50 / real.mbps_50:.2f};"
-            f" connection rate {embedded.conn_rate / real.conn_rate:.2f}"
-        )
-    print("added latency = proxied RTT minus direct RTT, in ms (targets: >= 0.5x throughput, < 1 ms p99)")
+    print("targets: embedded throughput >= 0.5 x real; added latency p99 < 1 ms")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -510,3 +511,18 @@ def test_running_on_a_taken_port_raises_and_leaves_no_thread() -> None:
         with pytest.raises(OSError), EmbeddedToxiproxy.running(port=busy.getsockname()[1]):
             pass
     assert threading.active_count() == before
+
+
+def test_closed_connections_leave_no_state_behind(
+    server: EmbeddedToxiproxy, http: httpx.Client, proxy_port: int
+) -> None:
+    add_toxic(http, type="latency", stream="upstream", attributes={"latency": 0})
+    for _ in range(100):
+        with connect(proxy_port) as sock:
+            round_trip(sock)
+    proxy = server.api.proxies["echo"]
+    deadline = time.monotonic() + 5
+    while (proxy.connections or proxy.toxics.links) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not proxy.connections
+    assert not proxy.toxics.links
