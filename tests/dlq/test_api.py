@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -324,3 +325,23 @@ def test_redrive_rate_limit_paces_deliveries(serve: Serve, destination: Destinat
     times = sorted(b["at"] for b in destination.bodies)
     # A burst of 4, then one every 0.25 s: the last of 8 comes at least ~1 s after the first.
     assert times[-1] - times[0] >= 0.9
+
+
+def test_concurrent_creates_with_one_idempotency_key_store_one_message(serve: Serve) -> None:
+    server = serve(worker_enabled=False)
+    barrier = threading.Barrier(8)
+    ids: list[str] = []
+
+    def create() -> None:
+        with server.client() as client:
+            barrier.wait()
+            response = client.post("/messages", json=message_body(1), headers={"Idempotency-Key": "race"})
+            ids.append(response.json()["message_id"])
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert server.client().get("/messages").json()["total"] == 1
