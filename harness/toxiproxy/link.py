@@ -106,7 +106,7 @@ class Link:
             self._head.close()
 
     def dest_resumed(self) -> None:
-        """The destination drained its buffer: a fast link may read again (a chained one wakes its writer)."""
+        """The destination drained its buffer: a fast link reads again (a chain's sink wakes by itself)."""
         if self.fast and not self.ended:
             self.source.resume_reading()
 

@@ -116,7 +116,7 @@ def bind(address: str) -> socket.socket:
 # -- sockets and connections ----------------------------------------------------------------------------
 
 
-class Endpoint(asyncio.BufferedProtocol):
+class SocketEndpoint(asyncio.BufferedProtocol):
     """One socket of a connection: the source of one link and the destination of the other."""
 
     def __init__(self) -> None:
@@ -126,7 +126,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self.writer: Link | None = None  # the link writing into it
         self.write_paused = False
         self.lost = False
-        self.on_made: Callable[[Endpoint], None] | None = None
+        self.on_made: Callable[[SocketEndpoint], None] | None = None
         self.on_lost: Callable[[], None] | None = None
         self._writable: list[asyncio.Future[None]] = []
         self._reading = True
@@ -210,7 +210,7 @@ class Endpoint(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def socket(self) -> socket.socket | None:
+    def raw_socket(self) -> socket.socket | None:
         if self.transport is None:
             return None
         sock: Any = self.transport.get_extra_info("socket")
@@ -220,7 +220,7 @@ class Endpoint(asyncio.BufferedProtocol):
 class Connection:
     """A client socket, its upstream socket and the two links between them."""
 
-    def __init__(self, proxy: Proxy, client: Endpoint, upstream: Endpoint, index: int) -> None:
+    def __init__(self, proxy: Proxy, client: SocketEndpoint, upstream: SocketEndpoint, index: int) -> None:
         self.proxy = proxy
         self.client = client
         self.upstream = upstream
@@ -245,7 +245,7 @@ class Connection:
 
     def _prepare_sockets(self) -> None:
         """Let toxics present at accept time adjust both sockets (``reset_peer``'s zero linger)."""
-        client, upstream = self.client.socket(), self.upstream.socket()
+        client, upstream = self.client.raw_socket(), self.upstream.raw_socket()
         if client is None or upstream is None:
             return
         for chain in self.proxy.toxics.chains.values():
@@ -341,20 +341,20 @@ class Proxy:
         except ValueError as exc:
             raise errors.net_error(str(exc)) from None
 
-    def _new_client(self) -> Endpoint:
-        client = Endpoint()
+    def _new_client(self) -> SocketEndpoint:
+        client = SocketEndpoint()
         client.on_made = self._accepted_client
         return client
 
-    def _accepted_client(self, client: Endpoint) -> None:
+    def _accepted_client(self, client: SocketEndpoint) -> None:
         index = self._accepted
         self._accepted += 1
         task = asyncio.get_running_loop().create_task(self._dial(client, index))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _dial(self, client: Endpoint, index: int) -> None:
-        upstream = Endpoint()
+    async def _dial(self, client: SocketEndpoint, index: int) -> None:
+        upstream = SocketEndpoint()
         try:
             host, port = split_host_port(self.upstream)
             await asyncio.get_running_loop().create_connection(

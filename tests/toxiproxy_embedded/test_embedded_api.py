@@ -504,13 +504,16 @@ def test_stop_closes_everything(echo: object) -> None:
 
 
 def test_running_on_a_taken_port_raises_and_leaves_no_thread() -> None:
-    before = threading.active_count()
+    def server_threads() -> int:
+        return sum(thread.name == "embedded-toxiproxy" for thread in threading.enumerate())
+
+    before = server_threads()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         with pytest.raises(OSError), EmbeddedToxiproxy.running(port=busy.getsockname()[1]):
             pass
-    assert threading.active_count() == before
+    assert server_threads() == before
 
 
 def test_closed_connections_leave_no_state_behind(
