@@ -28,9 +28,11 @@ from harness.gates import SeriesPoint
 from harness.measure import Sample
 from harness.scenario import BreakerProbe, DlqProbe, Expect, HttpProbe, MetricProbe, Probe
 
-__all__ = ["FALLBACK_HEADER", "Reading", "Sampler", "dig", "probe_once", "resolve_url"]
+__all__ = ["FALLBACK_HEADER", "MAX_IN_FLIGHT", "Reading", "Sampler", "dig", "probe_once", "resolve_url"]
 
 FALLBACK_HEADER = "x-fallback"
+MAX_IN_FLIGHT = 32
+"""Most requests one HTTP probe has waiting at once; further ticks are skipped (and counted)."""
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -193,9 +195,12 @@ def probe_once(
 
 
 class Sampler:
-    """Runs one probe on a thread every ``probe.every`` seconds until :meth:`stop`.
+    """Sends one probe every ``probe.every`` seconds on a fixed schedule until :meth:`stop`.
 
-    HTTP readings become samples, other kinds series points; ``t`` is ``clock() - t0`` at send time.
+    Open loop: a slow answer does not delay the next request (up to :data:`MAX_IN_FLIGHT` at once),
+    so a stalled upstream cannot hide its own latency by thinning the samples (coordinated
+    omission). Value probes (breaker, DLQ, metric) read one at a time. HTTP readings become samples,
+    other kinds series points; ``t`` is ``clock() - t0`` at send time.
     """
 
     def __init__(
@@ -215,6 +220,10 @@ class Sampler:
         self._lock = threading.Lock()
         self._samples: list[Sample] = []
         self._points: list[SeriesPoint] = []
+        self.skipped = 0
+        """Ticks with no request sent because :data:`MAX_IN_FLIGHT` were still waiting."""
+        self._in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT if probe.kind == "http" else 1)
+        self._workers: list[threading.Thread] = []
         self._thread = threading.Thread(target=self._loop, name=f"probe-{name}", daemon=True)
 
     def start(self) -> Sampler:
@@ -222,9 +231,11 @@ class Sampler:
         return self
 
     def stop(self) -> None:
+        """Stop sending; wait (at most the probe's timeout) for requests still in flight."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self._timeout() + 2)
+        deadline = self._clock() + self._timeout() + 2
+        for thread in [self._thread, *self._workers]:
+            thread.join(timeout=max(0.0, deadline - self._clock()))
 
     def _timeout(self) -> float:
         return self.probe.http.timeout if self.probe.http else 5.0
@@ -237,16 +248,30 @@ class Sampler:
         with self._lock:
             return list(self._points)
 
+    def _read(self, client: httpx.Client, t: float) -> None:
+        try:
+            reading = probe_once(self.name, self.probe, self._services, client, t)
+            with self._lock:
+                if reading.sample is not None:
+                    self._samples.append(reading.sample)
+                else:
+                    self._points.append(SeriesPoint(t, reading.value, reading.value is not None))
+        finally:
+            self._in_flight.release()
+
     def _loop(self) -> None:
-        with httpx.Client(trust_env=False, timeout=self._timeout()) as client:
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+        with httpx.Client(trust_env=False, timeout=self._timeout(), limits=limits) as client:
             next_at = self._clock()
             while not self._stop.is_set():
-                t = self._clock() - self._t0
-                reading = probe_once(self.name, self.probe, self._services, client, t)
-                with self._lock:
-                    if reading.sample is not None:
-                        self._samples.append(reading.sample)
-                    else:
-                        self._points.append(SeriesPoint(t, reading.value, reading.value is not None))
+                if self._in_flight.acquire(blocking=False):
+                    t = self._clock() - self._t0
+                    worker = threading.Thread(target=self._read, args=(client, t), daemon=True)
+                    self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+                    worker.start()
+                else:
+                    self.skipped += 1
                 next_at = max(next_at + self.probe.every, self._clock())
                 self._stop.wait(max(0.0, next_at - self._clock()))
+            for worker in self._workers:  # the client closes when they are done
+                worker.join(timeout=self._timeout() + 1)
