@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import socket
 import sys
 import threading
 from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import errors
@@ -52,14 +54,16 @@ class EmbeddedToxiproxy:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT`` with the port actually bound."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        """``http://HOST:PORT`` with the port actually bound (a wildcard host is reached on 127.0.0.1)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind the API address and start serving."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_HEADER_BYTES)
-        self.port = self._server.sockets[0].getsockname()[1]
+        """Bind the API address (one socket; a name binds its first IPv4 address, as Go does) and serve."""
+        family, _, _, _, address = _listen_address(self.host, self.port)
+        sock = socket.create_server(address, family=family, backlog=512)
+        self._server = await asyncio.start_server(self._serve, sock=sock, limit=MAX_HEADER_BYTES)
+        self.port = sock.getsockname()[1]
 
     async def stop(self) -> None:
         """Stop serving, then stop every proxy and close all their connections."""
@@ -177,6 +181,12 @@ class EmbeddedToxiproxy:
             return Response(301, headers={"Location": clean, "Content-Length": "0"})
         request.path = unquote(request.path)
         return await self.api.handle(request)
+
+
+def _listen_address(host: str, port: int) -> tuple[Any, ...]:
+    """The getaddrinfo entry to bind for ``host``, IPv4 first (``""`` means every interface)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
