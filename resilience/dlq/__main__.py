@@ -6,11 +6,11 @@ Configuration comes from ``DLQ_*`` environment variables (see :class:`resilience
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
 
 import click
 
+from resilience.dlq.logs import configure_logging
 from resilience.dlq.settings import ConfigError, Settings
 
 
@@ -26,8 +26,10 @@ def _settings() -> Settings:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))  # fmt: skip
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one object per line with the event's fields as keys.")  # fmt: skip
 @click.pass_context
-def main(ctx: click.Context, host: str, port: int, log_level: str) -> None:
+def main(ctx: click.Context, host: str, port: int, log_level: str, log_format: str) -> None:
     """Dead-letter queue service (configured by DLQ_* environment variables)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -35,13 +37,12 @@ def main(ctx: click.Context, host: str, port: int, log_level: str) -> None:
 
     from resilience.dlq.app import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    configure_logging(log_level, log_format)
     settings = _settings()
     if settings.migrate_on_startup:
         _migrate(settings, "head")  # here, so a bad URL or an unreachable database is one clear line
     app = create_app(dataclasses.replace(settings, migrate_on_startup=False))
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
 @main.command()

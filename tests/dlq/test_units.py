@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from resilience._clock import ManualClock
 from resilience.dlq.alerts import Alerter, evaluate
 from resilience.dlq.discovery import ServiceNotFoundError, ServiceResolver
 from resilience.dlq.fingerprint import error_type_of, fingerprint, normalise
+from resilience.dlq.logs import JsonFormatter
 from resilience.dlq.settings import ConfigError, Settings
 from resilience.dlq.store import Stats
 from resilience.dlq.worker import TokenBucket
@@ -174,3 +176,19 @@ def test_importing_the_client_does_not_import_the_service_stack() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_json_logs_carry_the_event_fields() -> None:
+    record = logging.makeLogRecord(
+        {
+            "name": "resilience.dlq.worker",
+            "levelname": "WARNING",
+            "msg": "failed %s",
+            "args": ("x",),
+            "message_id": "m-1",
+            "status_code": 503,
+        }
+    )
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "failed x" and entry["level"] == "warning"
+    assert entry["message_id"] == "m-1" and entry["status_code"] == 503 and "ts" in entry
