@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AfterValidator
 
 from resilience import errors
 from resilience.dlq.metrics import CONTENT_TYPE, DLQMetrics
@@ -78,6 +79,13 @@ class DatabaseUnavailableError(errors.ResilienceError):
 class BatchTooLargeError(errors.InvalidRequestError):
     code = "BATCH_TOO_LARGE"
     expose_message = True
+
+
+def _no_nul(value: str | None) -> str | None:
+    """PostgreSQL cannot compare text with NUL in it; no stored value contains one anyway."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
 
 
 def _state(request: Request) -> DLQState:
@@ -190,8 +198,8 @@ def create_batch(body: BatchIn, request: Request) -> BatchOut:
 @router.get("/messages", response_model=MessageList, summary="List messages")
 def list_messages(
     request: Request,
-    source_queue: Annotated[str | None, Query(max_length=255)] = None,
-    destination_service: Annotated[str | None, Query(max_length=255)] = None,
+    source_queue: Annotated[str | None, Query(max_length=255), AfterValidator(_no_nul)] = None,
+    destination_service: Annotated[str | None, Query(max_length=255), AfterValidator(_no_nul)] = None,
     resolved: bool | None = None,
     status: StatusName | None = None,
     fingerprint: Annotated[str | None, Query(max_length=32, pattern=r"^[0-9a-f]*$")] = None,
@@ -199,8 +207,8 @@ def list_messages(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> MessageList:
     where = MessageFilter(
-        source_queue=_clean(source_queue),
-        destination_service=_clean(destination_service),
+        source_queue=source_queue,
+        destination_service=destination_service,
         resolved=resolved,
         statuses=None if status is None else (MessageStatus(status),),
         fingerprint=fingerprint,
@@ -209,11 +217,6 @@ def list_messages(
     return MessageList(
         total=total, offset=offset, limit=limit, messages=[MessageSummary(**_summary(m)) for m in rows]
     )
-
-
-def _clean(value: str | None) -> str | None:
-    """Query strings cannot carry NUL into PostgreSQL: such a value matches nothing anyway."""
-    return None if value is None else value.replace("\x00", "")
 
 
 @router.get("/messages/{message_id}", response_model=MessageDetail, summary="One message and its attempts")

@@ -345,3 +345,8 @@ def test_concurrent_creates_with_one_idempotency_key_store_one_message(serve: Se
         thread.join(timeout=30)
     assert len(ids) == 8 and len(set(ids)) == 1
     assert server.client().get("/messages").json()["total"] == 1
+
+
+def test_nul_in_a_query_filter_is_a_400(api: httpx.Client) -> None:
+    response = api.get("/messages", params={"source_queue": "a\x00b"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
