@@ -83,6 +83,7 @@ def test_settings_from_env(tmp_path: Path) -> None:
         ({"DLQ_LEASE_SECONDS": "5", "DLQ_DELIVERY_TIMEOUT": "10"}, "DLQ_LEASE_SECONDS"),
         ({"DLQ_API_KEY": ""}, "DLQ_API_KEY"),
         ({"DLQ_REDRIVE_RATE": "-1"}, "DLQ_REDRIVE_RATE"),
+        ({"DLQ_REGISTRY_URL": "consul:8500"}, "DLQ_REGISTRY_URL"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], names: str) -> None:
