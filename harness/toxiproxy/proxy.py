@@ -15,7 +15,7 @@ import os
 import random
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from . import errors
 from .collection import ToxicCollection
@@ -213,8 +213,8 @@ class SocketEndpoint(asyncio.BufferedProtocol):
     def raw_socket(self) -> socket.socket | None:
         if self.transport is None:
             return None
-        sock: Any = self.transport.get_extra_info("socket")
-        return sock  # type: ignore[no-any-return]
+        # asyncio hands out a TransportSocket, which offers setsockopt() like the socket it wraps
+        return cast(socket.socket, self.transport.get_extra_info("socket"))
 
 
 class Connection:

@@ -21,7 +21,7 @@ import email.utils
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
@@ -246,8 +246,8 @@ class _LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="embedded-toxiproxy", daemon=True)
         self._thread.start()
 
-    def call(self, coroutine: object) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()  # type: ignore[arg-type]
+    def call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def close(self) -> None:
         async def drain() -> None:

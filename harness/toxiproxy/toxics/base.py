@@ -34,30 +34,39 @@ class InvalidAttribute(ValueError):
 
 @runtime_checkable
 class Toxic(Protocol):
-    """What every toxic implements; ``go_name`` names its Go struct in decode error messages."""
+    """What every toxic implements: ``wire_name`` is its API type, ``go_name`` its Go struct name."""
 
     go_name: ClassVar[str]
+    wire_name: ClassVar[str]
 
     async def pipe(self, stub: ToxicStub) -> None: ...
 
 
 @runtime_checkable
 class Stateful(Protocol):
+    """Keeps per-link state across restarts of the toxic (made when the link or the toxic starts)."""
+
     def new_state(self) -> Any: ...
 
 
 @runtime_checkable
 class Cleanup(Protocol):
+    """Acts on a live link when the toxic is removed from it (it may close the stub)."""
+
     def cleanup(self, stub: ToxicStub) -> None: ...
 
 
 @runtime_checkable
 class Buffered(Protocol):
+    """Takes up to ``buffer_size`` chunks into its input before the toxic before it has to wait."""
+
     buffer_size: ClassVar[int]
 
 
 @runtime_checkable
 class ConnectionPreparer(Protocol):
+    """Adjusts both sockets of a connection accepted while the toxic is in one of the proxy's chains."""
+
     def prepare_connection(self, client: socket.socket, upstream: socket.socket) -> None: ...
 
 

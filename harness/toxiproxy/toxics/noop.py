@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED
+from ..stream import EOF, INTERRUPTED, StreamChunk
 from .base import ToxicStub
 
 
@@ -24,4 +24,5 @@ class NoopToxic:
             if item is EOF:
                 stub.close()
                 return
-            await stub.send(item)  # type: ignore[arg-type]
+            assert isinstance(item, StreamChunk)
+            await stub.send(item)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED
+from ..stream import EOF, INTERRUPTED, StreamChunk
 from .base import ToxicStub, int_attribute, require_at_least
 
 
@@ -34,4 +34,5 @@ class SlowCloseToxic:
                 if await stub.sleep(self.delay / 1000.0):
                     stub.close()
                 return  # interrupted: the closed input shows the end again to whatever runs next
-            await stub.send(item)  # type: ignore[arg-type]
+            assert isinstance(item, StreamChunk)
+            await stub.send(item)
