@@ -109,12 +109,10 @@ class Settings:
             )
         if not self.delivery_path.startswith("/"):
             raise ConfigError(f"DLQ_DELIVERY_PATH must start with '/', got {self.delivery_path!r}")
-        for name, value in (
-            ("DLQ_REGISTRY_URL", self.registry_url),
-            ("DLQ_ALERT_WEBHOOK_URL", self.alert_webhook_url),
-        ):
-            if value is not None and not value.startswith(("http://", "https://")):
-                raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+        urls = {"DLQ_REGISTRY_URL": self.registry_url, "DLQ_ALERT_WEBHOOK_URL": self.alert_webhook_url}
+        for var, url_value in urls.items():
+            if url_value is not None and not url_value.startswith(("http://", "https://")):
+                raise ConfigError(f"{var} must be an http(s) URL, got {url_value!r}")
         for service, url in self.service_map.items():
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"DLQ_SERVICE_MAP[{service!r}] must be an http(s) URL, got {url!r}")
