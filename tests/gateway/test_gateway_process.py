@@ -19,6 +19,7 @@ from stubs.gateway.process import GatewayProcess, GatewayStartError
 from stubs.platform import Platform
 
 
+@pytest.mark.slow
 def test_subprocess_gateway_serves_and_stops(
     platform: Platform, upstream_urls: dict[str, str], tmp_path: Path
 ) -> None:
@@ -34,6 +35,7 @@ def test_subprocess_gateway_serves_and_stops(
         os.kill(pid, 0)  # gone, not a zombie left running
 
 
+@pytest.mark.slow
 def test_subprocess_gateway_with_a_bad_config_fails_with_the_reason(tmp_path: Path) -> None:
     config = json.loads(DEFAULT_CONFIG_PATH.read_text())
     config["services"]["user-service"]["failure_treshold"] = 3  # the typo a user makes
@@ -102,6 +104,7 @@ def _free_base_port() -> int:
     pytest.skip("no run of six free ports found")
 
 
+@pytest.mark.slow
 def test_harness_stubs_serve_prints_where_and_stops_on_ctrl_c() -> None:
     base = _free_base_port()
     process = subprocess.Popen(
