@@ -328,3 +328,15 @@ def test_toxic_churn_on_streaming_connections_keeps_every_byte_in_order(
     for thread in streams:
         thread.join(30)
     assert results == [True, True, True]
+
+
+def test_removing_slow_close_lets_the_held_close_through(http: httpx.Client, proxy_port: int) -> None:
+    add_toxic(http, type="slow_close", attributes={"delay": 5000})
+    with connect(proxy_port) as sock:
+        round_trip(sock)
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)
+        start = time.monotonic()
+        http.delete("/proxies/echo/toxics/slow_close_downstream")
+        assert read_until_closed(sock) == b""
+        assert (time.monotonic() - start) * 1000 < 1000
