@@ -50,10 +50,9 @@ def test_output_is_compact_ordered_and_escapes_html_characters() -> None:
     ],
 )
 def test_syntax_errors_use_go_wording(body: bytes, message: str) -> None:
-    with pytest.raises(
-        GoJSONError, match=f"^{message}$".replace("[", "\\[").replace("(", "\\(").replace(")", "\\)")
-    ):
+    with pytest.raises(GoJSONError) as raised:
         parse(body)
+    assert str(raised.value) == message
 
 
 def test_first_value_only_and_trailing_bytes_ignored() -> None:
