@@ -23,7 +23,7 @@ __all__ = ["StubControl", "StubControlError"]
 
 
 class StubControlError(RuntimeError):
-    """The stub refused an admin request; ``str()`` carries its explanation."""
+    """The stub refused an admin request or could not be reached; ``str()`` says which and why."""
 
 
 class StubControl:
@@ -34,7 +34,12 @@ class StubControl:
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout, verify=tls_context())
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._client.request(method, f"/_admin{path}", **kwargs)
+        try:
+            response = self._client.request(method, f"/_admin{path}", **kwargs)
+        except httpx.TransportError as error:
+            raise StubControlError(
+                f"{method} {self.base_url}/_admin{path}: stub unreachable ({type(error).__name__}: {error})"
+            ) from error
         if response.is_error:
             try:
                 message = response.json()["error"]["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -267,3 +268,25 @@ def test_forced_fallback_toggle_skips_the_upstream(
     assert response.headers["x-fallback"] == "user-service=default"
     assert platform.control("user-service").count() == 0
     assert "x-fallback" not in gateway.get("/forecast/north").headers  # other upstreams unaffected
+
+
+def test_job_is_spooled_locally_when_the_dlq_is_unreachable(
+    make_gateway: Callable[..., httpx.Client], platform: Platform, tmp_path: Path
+) -> None:
+    gateway = make_gateway(
+        dlq_url="http://127.0.0.1:9", extra={"dlq": {"spool_path": str(tmp_path / "spool.db")}}
+    )
+    platform.control("processing-service").set_behaviour(error_rate=1.0)
+    response = gateway.post("/jobs", json={"kind": "recompute"})
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["dead_lettered"], body["spooled"], body["dlq_message_id"]) == (True, True, None)
+    assert (tmp_path / "spool.db").exists()
+
+
+def test_job_fails_in_the_standard_format_when_dlq_and_spool_are_missing(
+    make_gateway: Callable[..., httpx.Client], platform: Platform
+) -> None:
+    gateway = make_gateway(dlq_url="http://127.0.0.1:9")
+    platform.control("processing-service").set_behaviour(error_rate=1.0)
+    assert_error_envelope(gateway.post("/jobs", json={"kind": "x"}), 502, "DLQ_UNAVAILABLE")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from stubs.control import StubControl, StubControlError
 from stubs.platform import Platform
 from stubs.recorder import RequestRecorder
 from stubs.server import StubServer
@@ -111,3 +112,10 @@ def test_platform_rejects_unknown_services() -> None:
         Platform(services=["billing-service"])
     with pytest.raises(ValueError, match="unknown service"):
         Platform(ports={"weather": 1})
+
+
+def test_control_of_an_unreachable_stub_says_so() -> None:
+    server = StubServer(user.create_app(), name="user").start()
+    server.stop()
+    with StubControl(server.url) as control, pytest.raises(StubControlError, match="unreachable"):
+        control.reset()
