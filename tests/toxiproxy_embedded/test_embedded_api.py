@@ -529,3 +529,16 @@ def test_closed_connections_leave_no_state_behind(
         time.sleep(0.05)
     assert not proxy.connections
     assert not proxy.toxics.links
+
+
+def test_chunked_and_expect_continue_request_bodies(server: EmbeddedToxiproxy) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    body = b'{"name":"c","upstream":"x","enabled":false}'
+    head = b"POST /proxies HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head + b"Connection: close\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        response = read_until_closed(sock)
+    assert response.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert response.endswith(b'"enabled":false,"Logger":{},"toxics":[]}')
