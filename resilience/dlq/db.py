@@ -43,6 +43,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own would be deferred).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # PRAGMA takes no bound parameters; int() makes the only interpolated value a number.
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
