@@ -104,7 +104,10 @@ class Platform:
         for control in self._controls.values():
             control.close()
         self._controls.clear()
-        for server in reversed(list(self.servers.values())):
+        servers = list(self.servers.values())
+        for server in servers:
+            server.request_stop()  # all at once: in-flight delays end together, not one after another
+        for server in servers:
             server.stop()
 
     def __enter__(self) -> Platform:

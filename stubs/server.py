@@ -9,6 +9,7 @@ how a stub really drops a connection (see :mod:`stubs._middleware`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -24,6 +25,20 @@ __all__ = ["GRACEFUL_SHUTDOWN_S", "StubServer"]
 
 GRACEFUL_SHUTDOWN_S = 2
 """Seconds in-flight requests get on stop before they are cancelled (a stub may be mid-delay)."""
+
+
+class _ShutdownCancellationFilter(logging.Filter):
+    """Drop uvicorn's traceback for requests cancelled at shutdown (a stub mid-delay, by design);
+    uvicorn's own one-line "Cancel N running task(s)" notice stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+_UVICORN_LOG = logging.getLogger("uvicorn.error")
+if not any(isinstance(f, _ShutdownCancellationFilter) for f in _UVICORN_LOG.filters):
+    _UVICORN_LOG.addFilter(_ShutdownCancellationFilter())
 
 
 class _TransportExposingProtocol(H11Protocol):
@@ -104,10 +119,14 @@ class StubServer:
             time.sleep(0.01)
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask uvicorn to exit and wait for its thread; idempotent."""
+    def request_stop(self) -> None:
+        """Ask uvicorn to exit without waiting (stop several servers at once, then :meth:`stop` each)."""
         if self._server is not None:
             self._server.should_exit = True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to exit and wait for its thread; idempotent."""
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._sock is not None:
