@@ -386,6 +386,7 @@ def test_disable_refuses_and_closes_then_enable_rebinds(http: httpx.Client, prox
     assert enabled["enabled"] is True
     with connect(int(enabled["listen"].rsplit(":", 1)[1])) as again:
         round_trip(again)
+    sock.close()
 
 
 def test_listen_change_closes_connections_and_keeps_toxics(http: httpx.Client, proxy_port: int) -> None:
@@ -400,6 +401,7 @@ def test_listen_change_closes_connections_and_keeps_toxics(http: httpx.Client, p
     assert read_until_closed(sock) == b""
     with connect(new_port) as again:
         round_trip(again)
+    sock.close()
 
 
 def test_same_address_spelled_differently_does_not_restart(http: httpx.Client, proxy_port: int) -> None:
@@ -428,6 +430,7 @@ def test_delete_closes_connections(http: httpx.Client, proxy_port: int) -> None:
     assert http.delete("/proxies/echo").status_code == 204
     assert read_until_closed(sock) == b""
     assert http.get("/proxies/echo").status_code == 404
+    sock.close()
 
 
 def test_populate_keeps_identical_replaces_changed_and_stops_at_failure(
@@ -501,6 +504,7 @@ def test_stop_closes_everything(echo: object) -> None:
     assert read_until_closed(sock) == b""
     with pytest.raises(ConnectionRefusedError):
         connect(port)
+    sock.close()
 
 
 def test_running_on_a_taken_port_raises_and_leaves_no_thread() -> None:
