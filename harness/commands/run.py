@@ -157,6 +157,13 @@ def _in_ci() -> bool:
     default=None,
     help="Force a Toxiproxy kind (default: TOXIPROXY_URL, then a binary, Docker, the embedded one).",
 )
+@click.option(
+    "--steady-timeout",
+    type=click.FloatRange(0, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds the steady state may take to hold before the faults (services warming up).",
+)
 def run_command(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -164,6 +171,7 @@ def run_command(
     ci: bool,
     seed: int | None,
     toxiproxy: str | None,
+    steady_timeout: float,
 ) -> None:
     """Run scenario files (or every *.yaml in folders) and exit with their verdict."""
     plain = ci or _in_ci()
@@ -194,6 +202,7 @@ def run_command(
                     work_dir=out,
                     state_dir=root / ".state",
                     toxiproxy=toxiproxy,
+                    steady_state_timeout=steady_timeout,
                     listeners=(progress,),
                     run_id=run_id,
                 ),

@@ -63,11 +63,21 @@ def test_failing_gate_exits_1_with_the_verdict(tmp_path: Path) -> None:
 
 
 def test_no_steady_state_fails_before_any_fault(tmp_path: Path) -> None:
-    done = run_cli("run", str(DATA / "no-steady-state.yaml"), "--reports", str(tmp_path), "--ci")
+    args = (
+        "run",
+        str(DATA / "no-steady-state.yaml"),
+        "--reports",
+        str(tmp_path),
+        "--ci",
+        "--steady-timeout",
+        "1",
+    )
+    done = run_cli(*args)
     assert done.returncode == 1
     result = _result(tmp_path)
     assert result["status"] == "failed" and result["reason"].startswith("steady state not established")
     assert result["timeline"] == [] and result["gates"] == []
+    assert "missing: 404" in result["reason"]
 
 
 def test_harness_failure_exits_4(tmp_path: Path) -> None:
