@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +216,7 @@ def _(gate: BreakerGate, m: Measurements) -> _Outcome:
     return _Outcome(reached > 0, float(reached), f"reached {gate.reached}", detail, len(points))
 
 
-_AGGREGATES = {
+_AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "max": max,
     "min": min,
     "last": lambda values: values[-1],

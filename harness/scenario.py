@@ -508,7 +508,7 @@ class _Located:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            line, col = _position(mark)
             lines = text.splitlines()
             if mark and mark.line < len(lines) and "${" in lines[mark.line] and "flow" in message:
                 message += ' (inside {...} or [...] a ${VAR} must be quoted: "${VAR}")'
@@ -566,7 +566,7 @@ class _Located:
             node.tag = loader.resolve(yaml.ScalarNode, node.value, (True, False))
 
     def _problem(self, mark: yaml.Mark, path: _Path, message: str) -> None:
-        self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, _dotted(path), message))
+        self.problems.append(Problem(self.file, *_position(mark), _dotted(path), message))
 
     def locate(self, loc: Sequence[str | int], *, key: bool = False) -> tuple[_Path, yaml.Mark | None]:
         """The deepest existing node along a pydantic ``loc`` (unknown segments, e.g. union tags, skipped)."""
@@ -577,6 +577,11 @@ class _Located:
                 path = candidate
         marks = self.key_marks if key and path in self.key_marks else self.marks
         return path, marks.get(path)
+
+
+def _position(mark: yaml.Mark | None) -> tuple[int | None, int | None]:
+    """1-based line and column of a YAML mark (PyYAML counts from 0)."""
+    return (mark.line + 1, mark.column + 1) if mark else (None, None)
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -607,7 +612,7 @@ def _problems_from_validation(doc: _Located, error: ValidationError) -> list[Pro
             "input" in item and not isinstance(item["input"], dict | list)
         ):
             message = f"{message} (got {item.get('input')!r})"
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        line, col = _position(mark)
         problems.append(Problem(doc.file, line, col, _dotted(path) or "(top level)", message))
     return problems
 
@@ -681,7 +686,7 @@ def parse_scenario(
         raise ScenarioError(doc.problems)
     if not isinstance(doc.data, dict):
         mark = doc.marks.get(())
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = _position(mark)
         got = type(doc.data).__name__
         raise ScenarioError([Problem(file, line, col, "", f"a scenario is a mapping of keys, got {got}")])
     try:
@@ -691,7 +696,7 @@ def parse_scenario(
     problems = []
     for path, message in _reference_problems(scenario):
         _, mark = doc.locate(path)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        line, col = _position(mark)
         problems.append(Problem(file, line, col, _dotted(path), message))
     if problems:
         raise ScenarioError(problems)

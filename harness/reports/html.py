@@ -167,7 +167,7 @@ def _charts(result: RunResult) -> list[str]:
                         f"{r} fallbacks", [(t, 100 * sum(s.fallback for s in b) / len(b)) for t, b in binned]
                     )
                 )
-        ticks = [(v, f"{v:.0f}%") for v in (0, 25, 50, 75, 100)]
+        ticks = [(v, f"{v:.0f}%") for v in (0.0, 25.0, 50.0, 75.0, 100.0)]
         charts.append(
             _chart(
                 "Error and fallback rate",
