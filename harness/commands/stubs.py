@@ -63,7 +63,11 @@ def serve(
             )
         ports[name] = int(value)
     console = Console()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C must work even when the shell started us with SIGINT ignored (a background job).
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm),
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+    }
     try:
         with Platform(host=host, ports={k: v for k, v in ports.items() if k != GATEWAY}) as platform:
             urls = dict(platform.urls)
@@ -84,6 +88,13 @@ def serve(
                 deadline = None if duration is None else time.monotonic() + duration
                 while deadline is None or time.monotonic() < deadline:
                     time.sleep(0.2)
+                    if gateway is not None and gateway.exit_code is not None:
+                        if gateway.exit_code == 0:  # it got the same Ctrl-C and stopped first
+                            break
+                        status, tail = gateway.exit_code, gateway.log_tail()
+                        raise click.ClickException(
+                            f"the gateway exited with status {status}; its log ends:\n{tail}"
+                        )
             finally:
                 if gateway is not None:
                     gateway.stop()
@@ -92,7 +103,8 @@ def serve(
     except (OSError, ConfigError, GatewayStartError) as error:
         raise click.ClickException(str(error)) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     console.print("stopped")
 
 

@@ -66,6 +66,11 @@ class GatewayProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    @property
+    def exit_code(self) -> int | None:
+        """The child's exit status once it ended by itself; ``None`` while it runs (or never ran)."""
+        return None if self._process is None else self._process.poll()
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
