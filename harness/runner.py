@@ -67,7 +67,7 @@ __all__ = ["DEFAULT_STATE_DIR", "Interrupted", "RunOptions", "new_run_id", "run_
 DEFAULT_STATE_DIR = Path("reports") / ".state"
 _TICK_S = 1.0
 _ABORT_CHECK_S = 0.5
-_LOAD_WARMUP_S = 20.0  # longest wait for Locust's first sample before the phases start
+_LOAD_WARMUP_S = 20.0  # longest wait for Locust's first sample and its users to spawn before t0
 
 
 class Interrupted(BaseException):
@@ -367,6 +367,8 @@ class _Run:
         deadline = time.monotonic() + _LOAD_WARMUP_S
         while not self.load.samples() and time.monotonic() < deadline:
             time.sleep(0.1)
+        # Let every user spawn and the first connections settle, so the baseline is not a cold start.
+        time.sleep(min(spec.users / spec.spawn_rate + 1.0, max(0.0, deadline - time.monotonic())))
 
     def _stop_load(self) -> None:
         if self.load is not None and self.load_outcome is None:
