@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -86,27 +87,23 @@ def test_unknown_upstream_override_is_refused() -> None:
         load_config(environ={"GATEWAY_UPSTREAMS": "user-service"})
 
 
-def _free_base_port() -> int:
-    """A base port whose six successors are free right now (best effort, loopback only)."""
+def _free_base_port(rng: random.Random) -> int:
+    """A base port whose six successors are free right now, below the ephemeral range (32768+) so
+    outgoing connections of other processes cannot take them meanwhile. Best effort."""
     for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + 5 > 65535:
-            continue
+        base = rng.randrange(20000, 32000)
         try:
             for offset in range(6):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", base + offset))
         except OSError:
             continue
         return base
     pytest.skip("no run of six free ports found")
 
 
-@pytest.mark.slow
-def test_harness_stubs_serve_prints_where_and_stops_on_ctrl_c() -> None:
-    base = _free_base_port()
+def _serve(base: int) -> tuple[subprocess.Popen[str], str]:
+    """Start ``harness stubs serve`` and read its output up to the "Ctrl-C" line (or its end)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -121,22 +118,33 @@ def test_harness_stubs_serve_prints_where_and_stops_on_ctrl_c() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if "Ctrl-C" in line or not line:
+            break
+    return process, "".join(lines)
+
+
+@pytest.mark.slow
+def test_harness_stubs_serve_prints_where_and_stops_on_ctrl_c() -> None:
+    rng = random.Random()
+    for _ in range(3):  # another process on this shared box may grab a port between probe and bind
+        base = _free_base_port(rng)
+        process, output = _serve(base)
+        if "Address already in use" not in output:
+            break
+        process.wait(10)
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        assert process.stdout is not None
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Ctrl-C" in line or not line:
-                break
-        output = "".join(lines)
         assert f"http://127.0.0.1:{base}" in output and f"http://127.0.0.1:{base + 5}" in output
         assert httpx.get(f"http://127.0.0.1:{base}/forecast/north", timeout=10).json()["degraded"] is False
         assert httpx.get(f"http://127.0.0.1:{base + 2}/_admin/behaviour").status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(20) == 0
-        assert "stopped" in process.stdout.read()
+        assert process.stdout is not None and "stopped" in process.stdout.read()
     finally:
         if process.poll() is None:
             process.kill()
