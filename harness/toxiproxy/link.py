@@ -85,7 +85,9 @@ class Link:
         """One socket read from the source (a chunk of at most ``stream.CHUNK_SIZE`` bytes)."""
         if self.fast:
             if not self.dest.closing:
-                self.dest.write(data)
+                # A copy: from Python 3.12 a transport may keep a view of what it could not send yet,
+                # and ``data`` is the read buffer the next read will overwrite.
+                self.dest.write(bytes(data))
                 if self.dest.write_paused:
                     self.source.pause_reading()
             return

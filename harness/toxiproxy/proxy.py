@@ -23,6 +23,7 @@ from .link import Link
 from .stream import CHUNK_SIZE, Direction
 from .toxics.base import ConnectionPreparer
 
+FAST_READ = 256 * 1024  # bytes per socket read on the fast path
 _UNSEEDED = random.Random()  # shared by every link when no seed is given: nothing to reproduce
 
 # -- addresses ------------------------------------------------------------------------------------------
@@ -117,10 +118,16 @@ def bind(address: str) -> socket.socket:
 
 
 class SocketEndpoint(asyncio.BufferedProtocol):
-    """One socket of a connection: the source of one link and the destination of the other."""
+    """One socket of a connection: the source of one link and the destination of the other.
 
-    def __init__(self) -> None:
-        self._view = memoryview(bytearray(CHUNK_SIZE))
+    Reads land in ``buffer``, shared by every socket of the proxy: the event loop fills it and hands it
+    to :meth:`buffer_updated` in one step, and the link copies the bytes out before the next read, so no
+    socket holds a read buffer of its own. A fast-path link reads up to
+    :data:`FAST_READ` bytes at a time; a chained one reads Toxiproxy-sized chunks (``CHUNK_SIZE``).
+    """
+
+    def __init__(self, buffer: memoryview) -> None:
+        self._view = buffer
         self.transport: asyncio.Transport | None = None
         self.reader: Link | None = None  # the link reading from this socket
         self.writer: Link | None = None  # the link writing into it
@@ -141,7 +148,8 @@ class SocketEndpoint(asyncio.BufferedProtocol):
             self.on_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
+        reader = self.reader
+        return self._view if reader is not None and reader.fast else self._view[:CHUNK_SIZE]
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.reader is not None:
@@ -284,6 +292,7 @@ class Proxy:
         self._seed = seed
         self._accepted = 0
         self._pending: set[asyncio.Task[None]] = set()
+        self._buffer = memoryview(bytearray(FAST_READ))  # shared read buffer (see SocketEndpoint)
 
     def rng(self, index: int, direction: str) -> random.Random:
         """The random source of one link: seeded from (seed, proxy, connection index, direction) if seeded.
@@ -342,7 +351,7 @@ class Proxy:
             raise errors.net_error(str(exc)) from None
 
     def _new_client(self) -> SocketEndpoint:
-        client = SocketEndpoint()
+        client = SocketEndpoint(self._buffer)
         client.on_made = self._accepted_client
         return client
 
@@ -354,7 +363,7 @@ class Proxy:
         task.add_done_callback(self._pending.discard)
 
     async def _dial(self, client: SocketEndpoint, index: int) -> None:
-        upstream = SocketEndpoint()
+        upstream = SocketEndpoint(self._buffer)
         try:
             host, port = split_host_port(self.upstream)
             await asyncio.get_running_loop().create_connection(
