@@ -388,9 +388,9 @@ class ValueGate(_GateBase):
 class RecoveryGate(_GateBase):
     """After ``after`` ends, ``route`` is back within tolerance of baseline within ``within_s`` seconds.
 
-    A sample is healthy when it succeeded, was not a fallback and its latency is at most
-    ``max(tolerance * baseline p95, baseline p95 + slack_ms)``. Recovery time = time from the end of
-    ``after`` to the first sample from which every later sample is healthy.
+    Recovery time = from the end of ``after`` to the start of the first ``window_s``-second window
+    (at least 3 samples) with no error, no fallback and a median latency at most
+    ``max(tolerance * baseline p95, baseline p95 + slack_ms)``.
     """
 
     kind: Literal["recovery"]
@@ -400,6 +400,7 @@ class RecoveryGate(_GateBase):
     within_s: float = Field(gt=0)
     tolerance: float = Field(2.0, ge=1)
     slack_ms: float = Field(50.0, ge=0)
+    window_s: float = Field(1.0, gt=0, le=60, description="Length of the healthy window, seconds.")
 
 
 Gate = Annotated[

@@ -97,13 +97,22 @@ def test_value_gate_aggregates() -> None:
     assert evaluate("g", mean, m).passed
 
 
-def test_recovery_time_is_from_fault_end_to_the_first_sample_after_which_all_are_healthy() -> None:
+def test_recovery_time_is_the_start_of_the_first_healthy_window() -> None:
     fault_end = 20.0
     after = [*samples(20, 22, 500), *samples(22, 30, 10)]
-    assert recovery_time(after, fault_end, limit_ms=50) == pytest.approx(2.0)
+    # the first 1 s window whose median is fast starts 0.4 s before the last slow sample
+    assert recovery_time(after, fault_end, limit_ms=50) == pytest.approx(1.6)
+    assert recovery_time(after, fault_end, limit_ms=50, window_s=0.25) == pytest.approx(1.9)
     assert recovery_time(samples(20, 30, 10), fault_end, limit_ms=50) == 0.0
-    assert recovery_time([*samples(20, 29, 10), *samples(29, 30, 500)], fault_end, 50) is None
+    assert recovery_time(samples(20, 30, 500), fault_end, 50) is None
     assert recovery_time([], fault_end, 50) is None
+
+
+def test_one_slow_sample_is_not_unrecovered_but_one_error_is() -> None:
+    spike = [*samples(20, 25, 10), Sample(25.05, "r", 900.0, True), *samples(25.1, 26, 10)]
+    assert recovery_time(spike, 20.0, limit_ms=50) == 0.0
+    errors = [Sample(t / 10, "r", 10.0, ok=t % 5 != 0) for t in range(200, 260)]  # an error every 0.5 s
+    assert recovery_time(errors, 20.0, limit_ms=50) is None
 
 
 def test_recovery_gate_uses_baseline_p95_with_tolerance() -> None:
