@@ -12,8 +12,7 @@ from rich.table import Table
 
 from stubs.gateway.config import ConfigError
 from stubs.gateway.process import GatewayProcess, GatewayStartError
-from stubs.platform import DEFAULT_BASE_PORT, GATEWAY, Platform, ports_from
-from stubs.services import REGISTRY
+from stubs.platform import DEFAULT_BASE_PORT, Platform, ports_from
 
 __all__ = ["register"]
 
@@ -69,35 +68,25 @@ def serve(
         signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
     }
     try:
-        with Platform(host=host, ports={k: v for k, v in ports.items() if k != GATEWAY}) as platform:
-            urls = dict(platform.urls)
-            gateway = None
-            if not no_gateway:
-                upstreams = {name: url for name, url in urls.items() if name != REGISTRY}
-                gateway = GatewayProcess(
-                    config=gateway_config,
-                    upstreams=upstreams,
-                    dlq_url=dlq_url,
-                    host=host,
-                    port=ports[GATEWAY],
-                ).start()
-                assert gateway.url is not None
-                urls = {GATEWAY: gateway.url, **urls}
-            try:
-                _print_table(console, urls, gateway)
-                deadline = None if duration is None else time.monotonic() + duration
-                while deadline is None or time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    if gateway is not None and gateway.exit_code is not None:
-                        if gateway.exit_code == 0:  # it got the same Ctrl-C and stopped first
-                            break
-                        status, tail = gateway.exit_code, gateway.log_tail()
-                        raise click.ClickException(
-                            f"the gateway exited with status {status}; its log ends:\n{tail}"
-                        )
-            finally:
-                if gateway is not None:
-                    gateway.stop()
+        with Platform(
+            host=host,
+            ports=ports,
+            gateway=None if no_gateway else "process",
+            gateway_config=gateway_config,
+            dlq_url=dlq_url,
+        ) as platform:
+            gateway = platform.gateway_process
+            _print_table(console, platform.urls, gateway)
+            deadline = None if duration is None else time.monotonic() + duration
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+                if gateway is not None and gateway.exit_code is not None:
+                    if gateway.exit_code == 0:  # it got the same Ctrl-C and stopped first
+                        break
+                    status, tail = gateway.exit_code, gateway.log_tail()
+                    raise click.ClickException(
+                        f"the gateway exited with status {status}; its log ends:\n{tail}"
+                    )
     except KeyboardInterrupt:
         pass
     except (OSError, ConfigError, GatewayStartError) as error:

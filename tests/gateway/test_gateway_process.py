@@ -151,3 +151,26 @@ def test_harness_stubs_serve_prints_where_and_stops_on_ctrl_c() -> None:
             process.wait()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{base + 1}/health")
+
+
+def test_platform_starts_the_gateway_in_a_thread_in_front_of_its_stubs() -> None:
+    with Platform(gateway="thread") as platform:
+        assert next(iter(platform.urls)) == "gateway" and platform.gateway_process is None
+        gateway = platform.urls["gateway"]
+        assert httpx.get(f"{gateway}/users/1").json()["user_id"] == "1"
+        assert platform.control("user-service").count() == 1
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{gateway}/health")
+
+
+@pytest.mark.slow
+def test_platform_starts_the_gateway_as_a_child_process() -> None:
+    with Platform(gateway="process") as platform:
+        process = platform.gateway_process
+        assert process is not None and process.pid is not None and process.exit_code is None
+        pid = process.pid
+        assert httpx.get(platform.urls["gateway"] + "/forecast/east", timeout=10).json()["degraded"] is False
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(ValueError, match="gateway must be"):
+        Platform(gateway="fork")  # type: ignore[arg-type]
