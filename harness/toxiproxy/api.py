@@ -304,6 +304,8 @@ class Api:
     async def populate_from(self, body: bytes, done: list[Proxy]) -> None:
         """Check every entry, then add or replace them in order, appending each to ``done``."""
         value = _parse(body)
+        if value is None:
+            value = []  # JSON null decodes into an empty list, as in Go
         if not isinstance(value, list):
             message = (
                 f"json: cannot unmarshal {gojson.json_kind(value)} into Go value of type []{POPULATE_ITEM}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import re
 import socket
 import sys
 import threading
@@ -35,6 +36,7 @@ IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may wait for its next req
 READ_TIMEOUT = 15.0  # seconds to read one request
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class _BadRequest(Exception):
@@ -173,6 +175,8 @@ class EmbeddedToxiproxy:
         path = target.split("?", 1)[0].split("#", 1)[0] or "/"
         if "://" in path:  # absolute-form target
             path = urlsplit(path).path or "/"
+        if _BAD_ESCAPE.search(path):
+            raise _BadRequest  # Go's URL parser refuses the request before any route sees it
         return Request(method, path, headers, body), keep_alive
 
     async def _respond(self, request: Request) -> Response:

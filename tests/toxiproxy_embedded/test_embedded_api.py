@@ -180,26 +180,38 @@ def test_error_catalogue(
     [
         ("bandwidth", {"rate": -1}, "invalid attribute: bandwidth rate must be at least 0, got -1"),
         ("slicer", {"average_size": 0}, "invalid attribute: slicer average_size must be at least 1, got 0"),
+        ("slicer", {"average_size": -3}, "invalid attribute: slicer average_size must be at least 1, got -3"),
         (
             "slicer",
-            {"average_size": 5, "size_variation": -2},
-            "invalid attribute: slicer size_variation must be at least 0, got -2",
+            {"average_size": 5, "size_variation": -5},
+            "invalid attribute: slicer average_size + size_variation must be at least 1, got 0",
         ),
-        ("latency", {"latency": -5}, "invalid attribute: latency latency must be at least 0, got -5"),
-        ("latency", {"jitter": -1}, "invalid attribute: latency jitter must be at least 0, got -1"),
-        ("timeout", {"timeout": -1}, "invalid attribute: timeout timeout must be at least 0, got -1"),
-        ("limit_data", {"bytes": -1}, "invalid attribute: limit_data bytes must be at least 0, got -1"),
-        ("slow_close", {"delay": -1}, "invalid attribute: slow_close delay must be at least 0, got -1"),
-        ("reset_peer", {"timeout": -3}, "invalid attribute: reset_peer timeout must be at least 0, got -3"),
     ],
 )
 def test_values_that_crash_the_real_server_are_refused(
     http: httpx.Client, proxy_port: int, toxic: str, attributes: dict[str, int], message: str
 ) -> None:
-    assert_error(
-        http.post("/proxies/echo/toxics", json={"type": toxic, "attributes": attributes}), 400, message
-    )
+    response = http.post("/proxies/echo/toxics", json={"type": toxic, "attributes": attributes})
+    assert_error(response, 400, message)
     assert http.get("/proxies/echo/toxics").json() == []
+
+
+@pytest.mark.parametrize(
+    ("toxic", "attributes"),
+    [
+        ("latency", {"latency": -5, "jitter": -1}),
+        ("slow_close", {"delay": -1}),
+        ("timeout", {"timeout": -1}),
+        ("reset_peer", {"timeout": -1}),
+        ("limit_data", {"bytes": -1}),
+        ("slicer", {"average_size": 5, "size_variation": -2, "delay": -5}),
+    ],
+)
+def test_negative_values_the_real_server_survives_are_accepted(
+    http: httpx.Client, proxy_port: int, toxic: str, attributes: dict[str, int]
+) -> None:
+    created = add_toxic(http, type=toxic, attributes=attributes)
+    assert attributes.items() <= created["attributes"].items()  # type: ignore[union-attr]
 
 
 def test_invalid_update_is_refused_and_changes_nothing(http: httpx.Client, proxy_port: int) -> None:
@@ -546,3 +558,13 @@ def test_chunked_and_expect_continue_request_bodies(server: EmbeddedToxiproxy) -
         response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 201 Created\r\n")
     assert response.endswith(b'"enabled":false,"Logger":{},"toxics":[]}')
+
+
+def test_bad_percent_escape_is_a_plain_400_and_null_populate_is_empty(
+    server: EmbeddedToxiproxy, http: httpx.Client
+) -> None:
+    response = raw_get(server, "/proxies/%zz")
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert response.endswith(b"\r\n\r\n400 Bad Request")
+    populated = http.post("/populate", content=b"null")
+    assert (populated.status_code, populated.content) == (201, b'{"proxies":null}')

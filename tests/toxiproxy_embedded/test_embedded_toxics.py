@@ -340,3 +340,20 @@ def test_removing_slow_close_lets_the_held_close_through(http: httpx.Client, pro
         http.delete("/proxies/echo/toxics/slow_close_downstream")
         assert read_until_closed(sock) == b""
         assert (time.monotonic() - start) * 1000 < 1000
+
+
+def test_negative_values_behave_as_in_toxiproxy(http: httpx.Client, proxy_port: int) -> None:
+    add_toxic(http, type="latency", attributes={"latency": -500, "jitter": -10})  # no wait
+    add_toxic(
+        http,
+        type="slicer",
+        stream="upstream",
+        attributes={"average_size": 4, "size_variation": -2, "delay": -1},
+    )
+    with connect(proxy_port) as sock:
+        assert round_trip(sock, b"0123456789") < 150
+    http.post("/reset")
+    add_toxic(http, type="limit_data", attributes={"bytes": -1})  # closes on the first chunk, passing nothing
+    with connect(proxy_port) as sock:
+        sock.sendall(b"x")
+        assert read_until_closed(sock) == b""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..stream import EOF, INTERRUPTED, StreamChunk
-from .base import ToxicStub, int_attribute, require_at_least
+from .base import ToxicStub, int_attribute
 
 
 @dataclass
@@ -16,8 +16,8 @@ class LatencyToxic:
 
     Each chunk leaves at ``read time + latency + d``, d a whole number of ms drawn uniformly from
     [-jitter, +jitter) when jitter > 0; the wait runs from the chunk's read time, so chunks in flight
-    overlap instead of piling up. The chunk's timestamp then moves forward by the wait, so latency toxics
-    in a chain (or on both directions) add up.
+    overlap instead of piling up. The chunk's timestamp then moves forward by the delay, so latency toxics
+    in a chain add up. A delay of zero or less means no wait; a negative jitter is ignored (as in Go).
     """
 
     go_name: ClassVar[str] = "LatencyToxic"
@@ -26,10 +26,6 @@ class LatencyToxic:
 
     latency: int = int_attribute()
     jitter: int = int_attribute()
-
-    def __post_init__(self) -> None:
-        require_at_least(self, "latency", 0)
-        require_at_least(self, "jitter", 0)
 
     def delay(self, stub: ToxicStub) -> float:
         """This chunk's delay in seconds."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..stream import EOF, INTERRUPTED, StreamChunk
-from .base import ToxicStub, int_attribute, require_at_least
+from .base import ToxicStub, int_attribute
 
 
 class ByteCount:
@@ -23,16 +23,13 @@ class LimitDataToxic:
     """``bytes``: how many bytes may pass on each link before it closes; the crossing chunk is cut short.
 
     The count starts when the connection starts or the toxic is added, and survives updates: with 7 bytes
-    passed and ``bytes`` raised to 15, 8 more pass. ``bytes`` 0 closes on the first chunk, passing nothing.
+    passed and ``bytes`` raised to 15, 8 more pass. ``bytes`` <= 0 closes on the first chunk, passing nothing.
     """
 
     go_name: ClassVar[str] = "LimitDataToxic"
     wire_name: ClassVar[str] = "limit_data"
 
     bytes: int = int_attribute()
-
-    def __post_init__(self) -> None:
-        require_at_least(self, "bytes", 0)
 
     def new_state(self) -> ByteCount:
         return ByteCount()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..stream import INTERRUPTED
-from .base import ToxicStub, int_attribute, require_at_least
+from .base import ToxicStub, int_attribute
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST instead of FIN
 
@@ -28,9 +28,6 @@ class ResetPeerToxic:
     wire_name: ClassVar[str] = "reset_peer"
 
     timeout: int = int_attribute()
-
-    def __post_init__(self) -> None:
-        require_at_least(self, "timeout", 0)
 
     async def pipe(self, stub: ToxicStub) -> None:
         item = await stub.recv()

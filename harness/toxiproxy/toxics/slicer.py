@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..stream import EOF, INTERRUPTED, StreamChunk
-from .base import ToxicStub, int_attribute, require_at_least
+from .base import InvalidAttribute, ToxicStub, int_attribute, require_at_least
 
 
 @dataclass
@@ -19,7 +19,8 @@ class SlicerToxic:
     it is split near the middle (moved by a whole number from [-size_variation, +size_variation) when the
     variation is > 0) and each half is cut the same way, so pieces end up between about average/2 and
     average+variation bytes. An interrupt during a pause sends the rest of the chunk in one piece.
-    ``average_size`` <= 0 sends the real server into endless recursion; here it is refused with a 400.
+    ``average_size`` <= 0 (or ``average_size + size_variation`` <= 0) sends the real server into endless
+    recursion; here it is refused with a 400. A negative delay means no pause.
     """
 
     go_name: ClassVar[str] = "SlicerToxic"
@@ -31,8 +32,11 @@ class SlicerToxic:
 
     def __post_init__(self) -> None:
         require_at_least(self, "average_size", 1)
-        require_at_least(self, "size_variation", 0)
-        require_at_least(self, "delay", 0)
+        if self.average_size + self.size_variation < 1:  # no piece could ever be small enough
+            raise InvalidAttribute(
+                "invalid attribute: slicer average_size + size_variation must be at least 1,"
+                f" got {self.average_size + self.size_variation}"
+            )
 
     def cuts(self, size: int, rng: random.Random) -> list[int]:
         """Piece boundaries for ``size`` bytes: ``[0, a, b, ..., size]`` (iterative, no deep recursion)."""

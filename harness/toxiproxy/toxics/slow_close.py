@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..stream import EOF, INTERRUPTED, StreamChunk
-from .base import ToxicStub, int_attribute, require_at_least
+from .base import ToxicStub, int_attribute
 
 
 @dataclass
@@ -21,9 +21,6 @@ class SlowCloseToxic:
     wire_name: ClassVar[str] = "slow_close"
 
     delay: int = int_attribute()
-
-    def __post_init__(self) -> None:
-        require_at_least(self, "delay", 0)
 
     async def pipe(self, stub: ToxicStub) -> None:
         while True:

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..stream import EOF, INTERRUPTED, TIMEOUT
-from .base import ToxicStub, int_attribute, require_at_least
+from .base import ToxicStub, int_attribute
 
 
 @dataclass
 class TimeoutToxic:
-    """``timeout`` in milliseconds; 0 means never close (data is dropped until the toxic is removed).
+    """``timeout`` in milliseconds; 0 or less means never close (data is dropped until the toxic is removed).
 
     Each dropped chunk restarts the timer. Removing the toxic from a live link closes that link, and so
     the connection, even where the toxicity draw chose pass-through (the :meth:`cleanup` capability).
@@ -21,9 +21,6 @@ class TimeoutToxic:
     wire_name: ClassVar[str] = "timeout"
 
     timeout: int = int_attribute()
-
-    def __post_init__(self) -> None:
-        require_at_least(self, "timeout", 0)
 
     async def pipe(self, stub: ToxicStub) -> None:
         limit = self.timeout / 1000.0 if self.timeout > 0 else None
