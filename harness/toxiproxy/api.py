@@ -3,8 +3,8 @@
 Handlers take a parsed :class:`Request` and return a :class:`Response`; the HTTP/1.1 plumbing lives in
 :mod:`.server`. Errors are :class:`~.errors.ApiError` values from the catalogue in :mod:`.errors`, written as
 ``{"error":MSG,"status":CODE}`` plus a newline, ``text/plain; charset=utf-8`` (``/populate`` differs, as in
-Toxiproxy). Deliberate difference: toxic attributes the real server crashes on (negative values, slicer
-``average_size`` <= 0) are refused with a 400 in the same shape.
+Toxiproxy). Deliberate difference: toxic attributes the real server crashes on (a negative bandwidth rate,
+slicer sizes that never stop splitting) are refused with a 400 in the same shape.
 """
 
 from __future__ import annotations
