@@ -146,9 +146,15 @@ def test_broken_responses_are_failures_served_by_fallback(
 
 def test_fail_first_is_absorbed_by_retry_without_fallback(gateway: httpx.Client, platform: Platform) -> None:
     platform.control("weather-service").set_behaviour(fail_first=2)
-    response = gateway.get("/forecast/north")
+    response = gateway.get("/forecast/north", headers={"X-Request-ID": "amp-1"})
     assert response.status_code == 200 and response.json()["degraded"] is False
-    assert platform.control("weather-service").count(WEATHER) == 3
+    records = platform.control("weather-service").requests(route=WEATHER)["requests"]
+    # Retry amplification, attributed: one user request, three upstream calls carrying its id.
+    assert [(r["request_id"], r["status"]) for r in records] == [
+        ("amp-1", 503),
+        ("amp-1", 503),
+        ("amp-1", 200),
+    ]
 
 
 def test_down_upstream_falls_back_then_recovers_when_it_returns(
