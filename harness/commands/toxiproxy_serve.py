@@ -59,7 +59,7 @@ async def _serve(host: str, port: int, seed: int | None, config: Path | None) ->
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    click.echo(f"toxiproxy (embedded) API on {server.url}", err=True)
+    click.echo(f"toxiproxy (embedded) listening on {host or '*'}:{server.port}, API {server.url}", err=True)
     try:
         await stop.wait()
     finally:
