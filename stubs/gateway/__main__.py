@@ -34,6 +34,10 @@ READY_PREFIX = "gateway listening on "
     help="Override one upstream's URL (repeatable), e.g. to route it through a Toxiproxy proxy.",
 )  # fmt: skip
 @click.option("--dlq-url", default=None, help="DLQ service base URL (env GATEWAY_DLQ_URL).")
+@click.option(
+    "--registry", "registry_url", default=None,
+    help="Consul-compatible registry for upstreams not given by --upstream (env GATEWAY_REGISTRY_URL).",
+)  # fmt: skip
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))  # fmt: skip
 def main(
@@ -42,11 +46,14 @@ def main(
     config_path: str | None,
     upstreams: tuple[str, ...],
     dlq_url: str | None,
+    registry_url: str | None,
     log_level: str,
 ) -> None:
     """Serve the Fluxora gateway (system under test)."""
     try:
-        config = load_config(config_path, upstreams=parse_upstreams(upstreams), dlq_url=dlq_url)
+        config = load_config(
+            config_path, upstreams=parse_upstreams(upstreams), dlq_url=dlq_url, registry_url=registry_url
+        )
         app = create_app(config)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None

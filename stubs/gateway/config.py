@@ -12,20 +12,23 @@
      "dlq": {"url": "http://127.0.0.1:8000", "api_key": null, "spool_path": null}}
 
 Upstream URLs and the DLQ can be overridden without editing the file (precedence: arguments, then
-environment ``GATEWAY_UPSTREAMS="name=url,name=url"``, ``GATEWAY_DLQ_URL``, ``DLQ_API_KEY``, then the
-file), which is how the harness points the gateway at Toxiproxy proxies.
+environment ``GATEWAY_UPSTREAMS="name=url,name=url"``, ``GATEWAY_DLQ_URL``, ``DLQ_API_KEY``, then a
+service registry (``GATEWAY_REGISTRY_URL``), then the file), which is how the harness points the
+gateway at Toxiproxy proxies.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resilience.registry import load_config_file
+from stubs._http import tls_context
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -33,6 +36,7 @@ __all__ = [
     "ConfigError",
     "DLQSettings",
     "GatewayConfig",
+    "discover_upstreams",
     "load_config",
     "parse_upstreams",
 ]
@@ -87,15 +91,43 @@ def parse_upstreams(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
     return result
 
 
+def discover_upstreams(registry_url: str, names: Iterable[str], *, timeout: float = 5.0) -> dict[str, str]:
+    """Base URL of the first instance of each of ``names`` that the catalogue at ``registry_url`` lists
+    (``GET /v1/catalog/service/{name}``, Consul's shape); unlisted names are left out."""
+    found: dict[str, str] = {}
+    with httpx.Client(base_url=registry_url.rstrip("/"), timeout=timeout, verify=tls_context()) as client:
+        for name in sorted(names):
+            try:
+                response = client.get(f"/v1/catalog/service/{name}")
+                response.raise_for_status()
+                entries = response.json()
+                if entries:
+                    entry = entries[0]
+                    found[name] = (
+                        f"http://{entry.get('ServiceAddress') or entry['Address']}:{entry['ServicePort']}"
+                    )
+            except (httpx.HTTPError, ValueError, LookupError, TypeError) as error:
+                raise ConfigError(
+                    f"service registry {registry_url}: cannot look up {name!r}: {error}"
+                ) from None
+    return found
+
+
 def load_config(
     path: str | Path | None = None,
     *,
     upstreams: Mapping[str, str] | None = None,
     dlq_url: str | None = None,
     dlq_api_key: str | None = None,
+    registry_url: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> GatewayConfig:
-    """Read ``path`` (default: the shipped ``default-config.json``) and apply the overrides."""
+    """Read ``path`` (default: the shipped ``default-config.json``) and apply the overrides.
+
+    With ``registry_url`` (or ``GATEWAY_REGISTRY_URL``), each configured service that no explicit
+    override names is looked up once, now, in that Consul-compatible catalogue; a service the
+    registry does not list keeps the file's URL.
+    """
     env = os.environ if environ is None else environ
     source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     try:
@@ -106,6 +138,9 @@ def load_config(
         raise ConfigError(str(error)) from None
     overrides = {**parse_upstreams(env.get("GATEWAY_UPSTREAMS", "")), **(upstreams or {})}
     services = raw.get("services")
+    registry_url = registry_url or env.get("GATEWAY_REGISTRY_URL")
+    if registry_url and isinstance(services, dict):
+        overrides = {**discover_upstreams(registry_url, set(services) - set(overrides)), **overrides}
     if isinstance(services, dict):
         unknown = sorted(set(overrides) - set(services) - set(REQUIRED_UPSTREAMS))
         if unknown:

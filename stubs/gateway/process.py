@@ -31,7 +31,8 @@ class GatewayStartError(RuntimeError):
 
 
 class GatewayProcess:
-    """The gateway in its own interpreter. Upstream names not in ``upstreams`` keep the config's URL."""
+    """The gateway in its own interpreter. Upstreams not in ``upstreams`` are looked up in the
+    registry at ``registry_url`` when given, else keep the config's URL."""
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class GatewayProcess:
         config: str | Path | None = None,
         upstreams: Mapping[str, str] | None = None,
         dlq_url: str | None = None,
+        registry_url: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log_path: str | Path | None = None,
@@ -53,6 +55,8 @@ class GatewayProcess:
             self.args += ["--upstream", f"{name}={url}"]
         if dlq_url is not None:
             self.args += ["--dlq-url", dlq_url]
+        if registry_url is not None:
+            self.args += ["--registry", registry_url]
         self.env = {**os.environ, **(env or {})}
         self.log_path = (
             Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="gateway-", suffix=".log")[1])

@@ -174,3 +174,22 @@ def test_platform_starts_the_gateway_as_a_child_process() -> None:
         os.kill(pid, 0)
     with pytest.raises(ValueError, match="gateway must be"):
         Platform(gateway="fork")  # type: ignore[arg-type]
+
+
+def test_upstreams_can_come_from_the_service_registry(platform: Platform, tmp_path: Path) -> None:
+    config = json.loads(DEFAULT_CONFIG_PATH.read_text())
+    for section in config["services"].values():
+        section["url"] = "http://127.0.0.1:9"  # nothing listens there
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    registry = platform.urls["service-registry"]
+    pinned = "http://127.0.0.1:4242"
+    loaded = load_config(path, registry_url=registry, upstreams={"user-service": pinned}, environ={})
+    assert loaded.url("weather-service") == platform.urls["weather-service"]
+    assert loaded.url("processing-service") == platform.urls["processing-service"]
+    assert loaded.url("user-service") == pinned  # an explicit override beats the registry
+    httpx.put(f"{registry}/v1/agent/service/deregister/prediction-service")
+    unlisted = load_config(path, environ={"GATEWAY_REGISTRY_URL": registry})
+    assert unlisted.url("prediction-service") == "http://127.0.0.1:9"  # not listed: the file's URL
+    with pytest.raises(ConfigError, match=r"service registry http://127\.0\.0\.1:9: cannot look up"):
+        load_config(path, registry_url="http://127.0.0.1:9", environ={})
