@@ -664,17 +664,20 @@ def _reference_problems(scenario: Scenario) -> Iterator[tuple[_Path, str]]:
         for name, proxy in scenario.proxies.items():
             if proxy.upstream not in known:
                 yield ("proxies", name), f"unknown built-in upstream {proxy.upstream!r}; known: {known}"
-    services = {"gateway", "dlq", *scenario.target.urls, *(f"proxy:{name}" for name in scenario.proxies)}
-    if scenario.target.platform is Platform.BUILTIN:
+    target = scenario.target
+    services = {*target.urls, *(f"proxy:{name}" for name in scenario.proxies)}
+    if target.platform is Platform.BUILTIN:
         from stubs.services import UPSTREAMS
 
-        services |= set(UPSTREAMS)
+        services |= set(target.services if target.services is not None else UPSTREAMS)
+        services |= {name for name, on in (("gateway", target.gateway), ("dlq", target.dlq)) if on}
     for name, probe in scenario.probes.items():
         spec = getattr(probe, probe.kind)
         if not (isinstance(spec, HttpProbe) and spec.url) and spec.service not in services:
+            hint = " (set target.dlq: true to start it)" if spec.service == "dlq" and not target.dlq else ""
             yield (
                 ("probes", name, probe.kind, "service"),
-                f"unknown service {spec.service!r}; known: {sorted(services)}",
+                f"unknown service {spec.service!r}{hint}; known: {sorted(services)}",
             )
 
 
