@@ -28,9 +28,8 @@ def test_scenario_yaml_is_collected_and_gates_become_items(pytester: pytest.Pyte
     pytester.makefile(".yaml", quick=(DATA / "quick-pass.yaml").read_text())
     pytester.makefile(".yaml", failing=(DATA / "failing-gate.yaml").read_text())
     pytester.makefile(".yaml", unrelated="version: 3\nservices: {}\n")  # not a scenario: ignored
-    result = pytester.runpytest_subprocess(
-        "-v", "-p", "no:cacheprovider", "--junitxml=junit.xml", timeout=180
-    )
+    args = ("-v", "-p", "no:cacheprovider", "--junitxml=junit.xml", "--chaos-reports=chaos-reports")
+    result = pytester.runpytest_subprocess(*args, timeout=180)
     result.stdout.fnmatch_lines(
         [
             "*failing.yaml::p95 of forecast in fault <= 100 ms FAILED*",
@@ -47,6 +46,15 @@ def test_scenario_yaml_is_collected_and_gates_become_items(pytester: pytest.Pyte
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="p95 of forecast in fault &lt;= 100 ms"' in junit
     assert "unrelated" not in result.stdout.str()
+    run_dirs = [p for p in (pytester.path / "chaos-reports").iterdir() if not p.name.startswith(".")]
+    assert sorted(p.name.split("-", 1)[1].rsplit("-", 1)[0] for p in run_dirs) == [
+        "failing-gate",
+        "quick-pass",
+    ]
+    for run_dir in run_dirs:
+        assert {"result.json", "junit.xml", "summary.md", "report.html"} <= {
+            p.name for p in run_dir.iterdir()
+        }
 
 
 def test_invalid_scenario_fails_one_item_with_located_problems(pytester: pytest.Pytester) -> None:
