@@ -59,8 +59,9 @@ class Window(Protocol):
 class ConsecutiveWindow:
     """The seed's model: the current run of bad calls, reset by the first good one.
 
-    A call is bad when it failed or was slow. ``failures`` is the length of the current run of bad
-    calls, ``slow_calls`` the slow calls in that run, ``calls`` every call recorded. O(1) time and
+    A call is bad when it failed or was slow. The window *is* the current run: ``calls`` and
+    ``failures`` are its length, ``slow_calls`` the slow calls in it. (So a success need not be
+    recorded when the run is empty, which is what lets the breaker skip its lock.) O(1) time and
     space per call.
     """
 
@@ -72,13 +73,13 @@ class ConsecutiveWindow:
         self.slow_calls = 0
 
     def record(self, failed: bool, slow: bool, now: float) -> None:
-        self.calls += 1
         if failed or slow:
             self.failures += 1
             self.slow_calls += slow
         else:
             self.failures = 0
             self.slow_calls = 0
+        self.calls = self.failures
 
     def advance(self, now: float) -> None:
         return None

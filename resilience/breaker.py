@@ -378,12 +378,13 @@ def evaluate(totals: Totals, config: BreakerConfig, *, half_open: bool = False) 
     Closed: ``CONSECUTIVE`` trips at ``failures >= failure_threshold``; window models need
     ``calls >= config.minimum_calls`` and then trip when ``100 * failures >= failure_rate_threshold
     * calls`` or (slow detection on) ``100 * slow_calls >= slow_call_rate_threshold * calls``.
-    Half-open (the probes' totals): ``CONSECUTIVE`` trips on the first bad probe; window models wait
+    Half-open (the probes' count window): ``CONSECUTIVE`` trips on the first failed or slow probe; window models wait
     for all permitted probes and apply the same rates.
     """
     if config.sliding_window_type is SlidingWindowType.CONSECUTIVE:
+        bad = totals.failures + totals.slow_calls if half_open else totals.failures
         limit = 1 if half_open else config.failure_threshold
-        return Verdict.FAILURE_THRESHOLD_REACHED if totals.failures >= limit else Verdict.BELOW_THRESHOLDS
+        return Verdict.FAILURE_THRESHOLD_REACHED if bad >= limit else Verdict.BELOW_THRESHOLDS
     calls = totals.calls
     minimum = config.permitted_number_of_calls_in_half_open_state if half_open else config.minimum_calls
     if calls < minimum:
@@ -973,11 +974,7 @@ class CircuitBreaker:
         if target is _HALF_OPEN:
             self._half_open_since = now
             self._probes_issued = 0
-            self._probe_window = (
-                ConsecutiveWindow()
-                if config.sliding_window_type is SlidingWindowType.CONSECUTIVE
-                else CountWindow(config.permitted_number_of_calls_in_half_open_state)
-            )
+            self._probe_window = CountWindow(config.permitted_number_of_calls_in_half_open_state)
         elif target is _CLOSED or target is _METRICS_ONLY:
             if source is _HALF_OPEN:
                 self._trips = 0
