@@ -378,8 +378,8 @@ def evaluate(totals: Totals, config: BreakerConfig, *, half_open: bool = False) 
     Closed: ``CONSECUTIVE`` trips at ``failures >= failure_threshold``; window models need
     ``calls >= config.minimum_calls`` and then trip when ``100 * failures >= failure_rate_threshold
     * calls`` or (slow detection on) ``100 * slow_calls >= slow_call_rate_threshold * calls``.
-    Half-open (the probes' count window): ``CONSECUTIVE`` trips on the first failed or slow probe; window models wait
-    for all permitted probes and apply the same rates.
+    Half-open (the probes' count window): ``CONSECUTIVE`` trips on the first failed or slow probe;
+    window models wait for all permitted probes and apply the same rates.
     """
     if config.sliding_window_type is SlidingWindowType.CONSECUTIVE:
         bad = totals.failures + totals.slow_calls if half_open else totals.failures

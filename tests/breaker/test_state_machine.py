@@ -112,7 +112,7 @@ class Model:
         elif self.state is HALF_OPEN and limit is not None and now - self.half_open_since >= limit:
             self.move(OPEN, now)
 
-    def acquire(self, now: float) -> int | None | tuple[CircuitState, float]:
+    def acquire(self, now: float) -> int | tuple[CircuitState, float] | None:
         """A permit (epoch), None (admitted, not recorded), or (state, retry_after) for a rejection."""
         if self.state in (CLOSED, METRICS_ONLY):
             return self.epoch
