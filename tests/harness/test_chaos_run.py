@@ -68,16 +68,18 @@ def test_no_steady_state_fails_before_any_fault(tmp_path: Path) -> None:
         str(DATA / "no-steady-state.yaml"),
         "--reports",
         str(tmp_path),
-        "--ci",
         "--steady-timeout",
         "1",
     )
-    done = run_cli(*args)
+    summary = tmp_path.parent / f"{tmp_path.name}-step-summary.md"
+    done = run_cli(*args, CI="true", GITHUB_STEP_SUMMARY=str(summary))  # CI: plain output, job summary
     assert done.returncode == 1
     result = _result(tmp_path)
     assert result["status"] == "failed" and result["reason"].startswith("steady state not established")
     assert result["timeline"] == [] and result["gates"] == []
     assert "missing: 404" in result["reason"]
+    assert summary.read_text().startswith("## Chaos scenario `no-steady-state`: FAILED")
+    assert "\x1b[" not in done.stdout  # no colour codes in CI logs
 
 
 def test_harness_failure_exits_4(tmp_path: Path) -> None:
