@@ -700,12 +700,15 @@ class CircuitBreaker:
                 if epoch < 0:
                     return await breaker._acall(func, args, kwargs)
                 try:
-                    return await func(*args, **kwargs)
+                    result = await func(*args, **kwargs)
                 except BaseException as exc:
                     fallback = breaker._failed(exc, epoch, 0.0)
                     if fallback is None:
                         raise
                     return await _resolve(fallback(*args, **kwargs))
+                if breaker._fast_epoch != epoch:  # a failure was recorded meanwhile: reset the run
+                    breaker._succeeded(result, epoch, 0.0)
+                return result
 
             return async_wrapper
 
@@ -715,12 +718,15 @@ class CircuitBreaker:
             if epoch < 0:
                 return breaker._call(func, args, kwargs)
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
             except BaseException as exc:
                 fallback = breaker._failed(exc, epoch, 0.0)
                 if fallback is None:
                     raise
                 return fallback(*args, **kwargs)
+            if breaker._fast_epoch != epoch:  # a failure was recorded meanwhile: reset the run
+                breaker._succeeded(result, epoch, 0.0)
+            return result
 
         return wrapper
 
@@ -894,6 +900,7 @@ class CircuitBreaker:
             lock = self._lock
             lock.acquire()
             try:
+                self._tick(now)  # a probe finishing after the half-open limit finds the breaker re-opened
                 if epoch == self._epoch:
                     self._apply(failed, slow, now)
             finally:

@@ -160,7 +160,10 @@ class Model:
     def finish(self, permit: int | None, failed: bool | None, start: float, now: float) -> None:
         """Apply a finished call; ``failed is None`` means ignored."""
         cfg = self.config
-        if permit is None or permit != self.epoch:
+        if permit is None:
+            return
+        self.tick(now)
+        if permit != self.epoch:
             return
         if failed is None:
             if self.state is HALF_OPEN:
