@@ -53,7 +53,7 @@ class ExitCode(enum.IntEnum):
     PASSED = 0
     FAILED = 1  # a gate or the steady-state hypothesis failed
     USAGE = 2  # invalid input or usage
-    ABORTED = 3  # interrupted (Ctrl-C, SIGTERM); faults were removed
+    ABORTED = 3  # interrupted (Ctrl-C, SIGTERM) or stopped early by an abort gate; faults removed
     HARNESS_ERROR = 4  # the harness itself failed
 
 

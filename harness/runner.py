@@ -502,7 +502,10 @@ class _Run:
                 f"{e.description} ({e.error})" for e in not_removed
             )
         status = decide_status(
-            error=error, interrupted=interrupted is not None, steady_state=tuple(self.checks), gates=verdicts
+            error=error,
+            interrupted=interrupted is not None or aborted_by is not None,
+            steady_state=tuple(self.checks),
+            gates=verdicts,
         )
         reason = self._reason(status, error, interrupted, failure, verdicts)
         result = RunResult(
@@ -553,6 +556,8 @@ class _Run:
     ) -> str:
         if status is Status.ERROR:
             return f"harness error: {error}"
+        if status is Status.ABORTED and interrupted is None:
+            return failure or "aborted early by a gate; faults removed"
         if status is Status.ABORTED:
             where = f" during phase {self.current_phase}" if self.current_phase else ""
             return f"interrupted by {interrupted}{where}; faults removed"

@@ -1,8 +1,8 @@
 """``harness run PATH...``: run scenarios, show progress, write reports, exit with the verdict.
 
 Exit codes: 0 all gates passed; 1 a gate or the steady state failed; 2 invalid input or usage;
-3 aborted (Ctrl-C, SIGTERM; faults removed); 4 the harness itself failed. With several scenarios the
-worst code wins (4 > 3 > 1 > 0) and an interruption stops the remaining ones.
+3 aborted (Ctrl-C, SIGTERM or an abort gate; faults removed); 4 the harness itself failed. With several
+scenarios the worst code wins (4 > 3 > 1 > 0) and Ctrl-C or SIGTERM stops the remaining ones.
 """
 
 from __future__ import annotations
@@ -217,8 +217,8 @@ def run_command(
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(written["md"].read_text(encoding="utf-8") + "\n")
         codes.append(result.exit_code)
-        if result.status is Status.ABORTED:
-            break
+        if result.status is Status.ABORTED and result.aborted_by is None:
+            break  # a signal stops the whole run; an abort gate only its own scenario
     worst = next(code for code in _WORST if code in codes)
     if len(codes) > 1:
         console.print(f"{len(codes)} scenario(s): " + ", ".join(f"{c.name.lower()}" for c in codes))

@@ -201,8 +201,9 @@ def test_abort_gate_stops_early_removing_faults_first(
         "--ci",
         TOXIPROXY_URL=toxiproxy_server.url,
     )
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr
     result = _result(tmp_path)
+    assert result["status"] == "aborted"
     assert result["aborted_by"] == "users must not degrade"
     assert result["reason"].startswith("aborted early: gate 'users must not degrade' clearly breached")
     remove = next(e for e in result["timeline"] if e["action"] == "remove")
