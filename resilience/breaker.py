@@ -369,7 +369,13 @@ class Verdict(enum.Enum):
     @property
     def trips(self) -> bool:
         """Whether the breaker should open."""
-        return self not in (Verdict.BELOW_MINIMUM_CALLS, Verdict.BELOW_THRESHOLDS)
+        return self not in _CALM
+
+
+_CALM = (Verdict.BELOW_MINIMUM_CALLS, Verdict.BELOW_THRESHOLDS)
+"""Verdicts that keep the breaker where it is (a tuple: identity checks, no enum hashing)."""
+_CONSECUTIVE = SlidingWindowType.CONSECUTIVE
+_TRIPPED = Verdict.FAILURE_THRESHOLD_REACHED
 
 
 def evaluate(totals: Totals, config: BreakerConfig, *, half_open: bool = False) -> Verdict:
@@ -381,7 +387,7 @@ def evaluate(totals: Totals, config: BreakerConfig, *, half_open: bool = False) 
     Half-open (the probes' count window): ``CONSECUTIVE`` trips on the first failed or slow probe;
     window models wait for all permitted probes and apply the same rates.
     """
-    if config.sliding_window_type is SlidingWindowType.CONSECUTIVE:
+    if config.sliding_window_type is _CONSECUTIVE:
         bad = totals.failures + totals.slow_calls if half_open else totals.failures
         limit = 1 if half_open else config.failure_threshold
         return Verdict.FAILURE_THRESHOLD_REACHED if bad >= limit else Verdict.BELOW_THRESHOLDS
@@ -484,6 +490,7 @@ class CircuitBreaker:
         "_clock",
         "_config",
         "_epoch",
+        "_dirty",
         "_fast_epoch",
         "_fast_ok",
         "_half_open_since",
@@ -548,6 +555,7 @@ class CircuitBreaker:
         self._probe_window: Window = self._window
         self._fast_ok = False
         self._fast_epoch = _NO_RECORD
+        self._dirty = False
         self._refresh_fast_path()
 
     # -- reading -----------------------------------------------------------------------------
@@ -706,7 +714,7 @@ class CircuitBreaker:
                     if fallback is None:
                         raise
                     return await _resolve(fallback(*args, **kwargs))
-                if breaker._fast_epoch != epoch:  # a failure was recorded meanwhile: reset the run
+                if breaker._dirty:  # the run of failures is not empty: this success resets it
                     breaker._succeeded(result, epoch, 0.0)
                 return result
 
@@ -724,7 +732,7 @@ class CircuitBreaker:
                 if fallback is None:
                     raise
                 return fallback(*args, **kwargs)
-            if breaker._fast_epoch != epoch:  # a failure was recorded meanwhile: reset the run
+            if breaker._dirty:  # the run of failures is not empty: this success resets it
                 breaker._succeeded(result, epoch, 0.0)
             return result
 
@@ -741,12 +749,13 @@ class CircuitBreaker:
     def _call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not CONFIG.active:
             return func(*args, **kwargs)
-        try:
+        if self.fallback_function is None:  # no catch-and-reraise on the rejection hot path
             epoch = self._acquire()
-        except CircuitBreakerError:
-            if self.fallback_function is None:
-                raise
-            return self.fallback_function(*args, **kwargs)
+        else:
+            try:
+                epoch = self._acquire()
+            except CircuitBreakerError:
+                return self.fallback_function(*args, **kwargs)
         start = self._clock.monotonic() if self._config.slow_call_duration_threshold is not None else 0.0
         try:
             result = func(*args, **kwargs)
@@ -880,7 +889,7 @@ class CircuitBreaker:
             except Exception:
                 logger.exception("record_result of breaker %r raised; counting the call as failed", self.name)
                 failed = True
-        if failed or epoch != self._fast_epoch or self._call_hooks:
+        if failed or epoch != self._fast_epoch or self._dirty or self._call_hooks:
             self._record(epoch, failed, start)
 
     def _release(self, epoch: int) -> None:
@@ -900,7 +909,8 @@ class CircuitBreaker:
             lock = self._lock
             lock.acquire()
             try:
-                self._tick(now)  # a probe finishing after the half-open limit finds the breaker re-opened
+                if self._state is _HALF_OPEN:
+                    self._tick(now)  # a probe finishing after the half-open limit finds it re-opened
                 if epoch == self._epoch:
                     self._apply(failed, slow, now)
             finally:
@@ -921,7 +931,7 @@ class CircuitBreaker:
             probes = self._probe_window
             probes.record(failed, slow, now)
             verdict = evaluate(probes, config, half_open=True)
-            if verdict.trips:
+            if verdict not in _CALM:
                 self._move(_OPEN, now, f"probe {verdict.value}")
             elif probes.calls >= config.permitted_number_of_calls_in_half_open_state:
                 self._move(_CLOSED, now, "probes succeeded")
@@ -929,11 +939,16 @@ class CircuitBreaker:
             window = self._window
             window.record(failed, slow, now)
             if state is _CLOSED:
-                verdict = evaluate(window, config)
-                if verdict.trips:
+                # The consecutive model's whole evaluate() is one comparison; spare the call on the
+                # failure hot path (evaluate stays the specification, and the tests compare both).
+                if config.sliding_window_type is _CONSECUTIVE:
+                    verdict = _TRIPPED if window.failures >= config.failure_threshold else _CALM[1]
+                else:
+                    verdict = evaluate(window, config)
+                if verdict not in _CALM:
                     self._move(_OPEN, now, verdict.value)
                 else:
-                    self._refresh_fast_path()
+                    self._dirty = window.failures > 0
 
     def _tick(self, now: float) -> CircuitState:
         """Apply the moves time has made due. Lock held."""
@@ -999,7 +1014,9 @@ class CircuitBreaker:
         return ConsecutiveWindow()
 
     def _refresh_fast_path(self) -> None:
-        """Open the lock-free success path when a success would change nothing. Lock held."""
+        """Open the lock-free path (closed or disabled, consecutive model, nothing timed, no result
+        predicate, no call hooks): a success there needs recording only when ``_dirty`` (a run of
+        failures to reset); failures go straight to ``_failed``. Lock held."""
         config = self._config
         self._fast_ok = (
             config.sliding_window_type is SlidingWindowType.CONSECUTIVE
@@ -1008,8 +1025,9 @@ class CircuitBreaker:
             and not self._call_hooks
         )
         state = self._state
-        quiet = state is _DISABLED or (state is _CLOSED and self._window.failures == 0)
-        self._fast_epoch = self._epoch if self._fast_ok and quiet else _NO_RECORD
+        fast = self._fast_ok and (state is _CLOSED or state is _DISABLED)
+        self._fast_epoch = self._epoch if fast else _NO_RECORD
+        self._dirty = state is _CLOSED and self._window.failures > 0
 
     # -- announcing --------------------------------------------------------------------------
 
