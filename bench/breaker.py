@@ -12,6 +12,7 @@ to a bare call and to a plain ``functools.wraps`` decorator. Bounded: about a mi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import logging
@@ -26,8 +27,8 @@ from typing import Any
 
 import aiobreaker
 import circuitbreaker
-import pybreaker
 import purgatory
+import pybreaker
 
 import resilience
 
@@ -78,11 +79,8 @@ def ours() -> tuple[Callable[..., Any], Callable[..., Any]]:
 
 
 def trip(decorator: Callable[..., Any]) -> Callable[..., Any]:
-    func = decorator(bad)
-    try:
-        func()
-    except Exception:
-        pass
+    with contextlib.suppress(Exception):
+        decorator(bad)()
     return decorator
 
 
@@ -134,7 +132,7 @@ def loop_sync(func: Callable[[], Any], n: int) -> float:
 def loop_raising(func: Callable[[], Any], n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
-        try:
+        try:  # noqa: SIM105 - contextlib.suppress would add its own cost to every call measured
             func()
         except Exception:
             pass
@@ -216,12 +214,15 @@ def main() -> None:
                     best[row][name] = min(best[row].get(name, float("inf")), seconds)
         if time.monotonic() > deadline:
             break
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor() or "unknown",
-    )
+    try:
+        with open("/proc/cpuinfo") as info:
+            models = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    except OSError:
+        models = []
+    cpu = models[0] if models else platform.processor() or "unknown"
     print(
-        f"# Python {platform.python_version()} on {cpu}, {os.cpu_count()} CPUs; ns per call (best of {repeats})"
+        f"# Python {platform.python_version()} on {cpu}, {os.cpu_count()} CPUs;"
+        f" ns per call (best of {repeats})"
     )
     names = ["bare call", "functools.wraps", *LIBRARIES]
     header = f"{'row':<22}" + "".join(f"{name:>16}" for name in names)
