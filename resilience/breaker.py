@@ -536,7 +536,9 @@ class CircuitBreaker:
         if fallback_function is not None and not callable(fallback_function):
             raise ValueError(f"fallback_function must be callable, got {fallback_function!r}")
         self._name: str = name or f"breaker-{next(_names)}"
-        self._messages = {state: f"circuit breaker {self._name!r} is {state.value}" for state in CircuitState}
+        self._messages = {
+            state.value: f"circuit breaker {self._name!r} is {state.value}" for state in CircuitState
+        }
         self.fallback_function = fallback_function
         self._config = config
         self._clock = clock
@@ -852,9 +854,9 @@ class CircuitBreaker:
         """
         if self._call_hooks:
             self._emit_call(CallEvent(self._name, CallOutcome.REJECTED, None))
-        message = self._messages[state]
-        error = CircuitBreakerError.__new__(CircuitBreakerError, message)
         value = state._value_
+        message = self._messages[value]  # keyed by the str value: an Enum member hashes in Python
+        error = CircuitBreakerError.__new__(CircuitBreakerError, message)
         error.__dict__ = {
             "message": message,
             "context": {"name": self._name, "state": value, "retry_after": retry_after},
@@ -909,9 +911,22 @@ class CircuitBreaker:
             lock = self._lock
             lock.acquire()
             try:
-                if self._state is _HALF_OPEN:
-                    self._tick(now)  # a probe finishing after the half-open limit finds it re-opened
-                if epoch == self._epoch:
+                state = self._state
+                if state is _HALF_OPEN:
+                    state = self._tick(now)  # a probe finishing after the half-open limit finds it re-opened
+                if epoch != self._epoch:
+                    pass  # admitted in an earlier state: not this state's business
+                elif state is _CLOSED and config.sliding_window_type is _CONSECUTIVE:
+                    # The hot failure path, inlined: for this model evaluate() is one comparison.
+                    if failed:
+                        self._last_failure_time = now
+                    window = self._window
+                    window.record(failed, slow, now)
+                    if window.failures >= config.failure_threshold:
+                        self._move(_OPEN, now, _TRIPPED.value)
+                    else:
+                        self._dirty = window.failures > 0
+                else:
                     self._apply(failed, slow, now)
             finally:
                 lock.release()
@@ -939,12 +954,7 @@ class CircuitBreaker:
             window = self._window
             window.record(failed, slow, now)
             if state is _CLOSED:
-                # The consecutive model's whole evaluate() is one comparison; spare the call on the
-                # failure hot path (evaluate stays the specification, and the tests compare both).
-                if config.sliding_window_type is _CONSECUTIVE:
-                    verdict = _TRIPPED if window.failures >= config.failure_threshold else _CALM[1]
-                else:
-                    verdict = evaluate(window, config)
+                verdict = evaluate(window, config)
                 if verdict not in _CALM:
                     self._move(_OPEN, now, verdict.value)
                 else:
