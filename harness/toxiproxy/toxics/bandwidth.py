@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED, StreamChunk
+from ..stream import StreamChunk
 from .base import ToxicStub, int_attribute, require_at_least
 
 SLICE = 0.1  # seconds: a chunk bigger than rate*100 bytes goes out in pieces of that size, one per SLICE
@@ -32,14 +32,7 @@ class BandwidthToxic:
 
     async def pipe(self, stub: ToxicStub) -> None:
         debt = 0.0  # seconds owed for bytes already passed on (negative: sleeps overshot)
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF:
-                stub.close()
-                return
-            assert isinstance(item, StreamChunk)
+        async for item in stub.chunks():
             left = await self._send_at_rate(stub, item, debt if self.rate > 0 else 0.0)
             if left is None:
                 return

@@ -23,9 +23,10 @@ import contextlib
 import dataclasses
 import random
 import socket
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..stream import INTERRUPTED, TIMEOUT, Channel, Output, Received, StreamChunk
+from ..stream import EOF, INTERRUPTED, TIMEOUT, Channel, Output, Received, StreamChunk
 
 
 class InvalidAttribute(ValueError):
@@ -122,6 +123,18 @@ class ToxicStub:
             self._waiter = None
             if handle is not None:
                 handle.cancel()
+
+    async def chunks(self) -> AsyncIterator[StreamChunk]:
+        """The loop every toxic shares: each chunk until interrupted, or until EOF (which closes the stub)."""
+        while True:
+            item = await self.recv()
+            if item is INTERRUPTED:
+                return
+            if item is EOF:
+                self.close()
+                return
+            assert isinstance(item, StreamChunk)
+            yield item
 
     async def sleep(self, seconds: float) -> bool:
         """Wait ``seconds``; False if interrupted first (the caller then passes on what it holds)."""

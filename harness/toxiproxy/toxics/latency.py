@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED, StreamChunk
 from .base import ToxicStub, int_attribute
 
 
@@ -35,14 +34,7 @@ class LatencyToxic:
         return ms / 1000.0
 
     async def pipe(self, stub: ToxicStub) -> None:
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF:
-                stub.close()
-                return
-            assert isinstance(item, StreamChunk)
+        async for item in stub.chunks():
             delay = self.delay(stub)
             wait = item.timestamp + delay - time.monotonic()
             if not await stub.sleep(wait):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED, StreamChunk
+from ..stream import StreamChunk
 from .base import ToxicStub, int_attribute
 
 
@@ -36,14 +36,7 @@ class LimitDataToxic:
 
     async def pipe(self, stub: ToxicStub) -> None:
         count: ByteCount = stub.state
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF:
-                stub.close()
-                return
-            assert isinstance(item, StreamChunk)
+        async for item in stub.chunks():
             remaining = max(self.bytes - count.sent, 0)
             data = item.data[:remaining] if remaining < len(item.data) else item.data
             if data:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED, StreamChunk
 from .base import ToxicStub
 
 
@@ -17,12 +16,5 @@ class NoopToxic:
     wire_name: ClassVar[str] = "noop"
 
     async def pipe(self, stub: ToxicStub) -> None:
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF:
-                stub.close()
-                return
-            assert isinstance(item, StreamChunk)
+        async for item in stub.chunks():
             await stub.send(item)

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..stream import EOF, INTERRUPTED, StreamChunk
+from ..stream import StreamChunk
 from .base import InvalidAttribute, ToxicStub, int_attribute, require_at_least
 
 
@@ -56,14 +56,7 @@ class SlicerToxic:
         return bounds
 
     async def pipe(self, stub: ToxicStub) -> None:
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF:
-                stub.close()
-                return
-            assert isinstance(item, StreamChunk)
+        async for item in stub.chunks():
             bounds = self.cuts(len(item.data), stub.rng)
             for start, end in itertools.pairwise(bounds):
                 await stub.send(StreamChunk(item.data[start:end], item.timestamp))
