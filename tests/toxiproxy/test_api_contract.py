@@ -65,6 +65,16 @@ def test_unknown_route_is_plain_404_without_request_id(http: httpx.Client) -> No
         assert "x-toxiproxy-request-id" not in response.headers
 
 
+def test_metrics_route_is_absent_without_metrics_flags(http: httpx.Client) -> None:
+    response = http.get("/metrics")
+    assert (response.status_code, response.text) == (404, "404 page not found\n")
+
+
+def test_malformed_percent_encoding_is_a_plain_400(http: httpx.Client) -> None:
+    response = http.get("/proxies/%zz")
+    assert (response.status_code, response.text) == (400, "400 Bad Request")
+
+
 def test_wrong_method_is_empty_405(http: httpx.Client) -> None:
     for method, path in (
         ("PUT", "/proxies"),
@@ -132,7 +142,11 @@ def test_create_errors(http: httpx.Client) -> None:
     assert_error(http.post("/proxies", json={"name": "q"}), 400, "missing required field: upstream")
     assert_error(http.post("/proxies", content=b""), 400, "bad request body: EOF")
     wrong = http.post("/proxies", content=b'{"name":"q","upstream":"x:1","enabled":"yes"}')
-    assert wrong.status_code == 400 and wrong.json()["error"].startswith("bad request body: ")
+    assert_error(
+        wrong,
+        400,
+        "bad request body: json: cannot unmarshal string into Go struct field Proxy.enabled of type bool",
+    )
     array = http.post("/proxies", content=b"[]")
     assert array.status_code == 400 and array.json()["error"].startswith("bad request body: ")
     assert list(http.get("/proxies").json()) == ["p"]
@@ -248,6 +262,13 @@ def test_stream_is_echoed_as_spelled(http: httpx.Client) -> None:
     assert (body["name"], body["stream"], body["toxicity"]) == ("latency_UpStream", "UpStream", 0.5)
 
 
+def test_toxicity_is_rendered_as_a_float32(http: httpx.Client) -> None:
+    create(http, "p")
+    for index, toxicity in enumerate(("0.1", "0.25", "0", "1")):
+        body = b'{"name":"t%d","type":"noop","toxicity":%s}' % (index, toxicity.encode())
+        assert f'"toxicity":{toxicity}}}' in http.post("/proxies/p/toxics", content=body).text
+
+
 def test_toxic_errors(http: httpx.Client) -> None:
     create(http, "p")
     post = lambda body: http.post("/proxies/p/toxics", json=body)  # noqa: E731
@@ -333,6 +354,29 @@ def test_inputs_that_crash_the_real_server_are_refused(
     assert http.get("/proxies/p/toxics").json() == []
 
 
+@pytest.mark.parametrize(
+    ("toxic_type", "attributes"),
+    [
+        ("latency", {"latency": -50}),
+        ("latency", {"latency": 50, "jitter": -5}),
+        ("slow_close", {"delay": -1}),
+        ("timeout", {"timeout": -1}),
+        ("reset_peer", {"timeout": -1}),
+        ("limit_data", {"bytes": -1}),
+        ("slicer", {"average_size": 5, "size_variation": -2}),
+        ("slicer", {"average_size": 5, "delay": -5}),
+    ],
+)
+def test_negative_values_the_real_server_handles_are_accepted(
+    http: httpx.Client, toxic_type: str, attributes: dict[str, int]
+) -> None:
+    """Only inputs that crash the real server may be refused; these it treats as zero or "at once"."""
+    create(http, "p")
+    response = http.post("/proxies/p/toxics", json={"type": toxic_type, "attributes": attributes})
+    assert response.status_code == 200, response.text
+    assert attributes.items() <= response.json()["attributes"].items()
+
+
 # --- populate and reset -------------------------------------------------------------------------
 
 
@@ -347,8 +391,9 @@ def test_populate_creates_in_order_and_empty_gives_null(http: httpx.Client) -> N
     assert response.status_code == 201
     assert [p["name"] for p in response.json()["proxies"]] == ["z", "a"]
     assert all(list(p) == PROXY_KEYS for p in response.json()["proxies"])
-    empty = populate(http, [])
-    assert (empty.status_code, empty.text) == (201, '{"proxies":null}')
+    for empty_body in (b"[]", b"null"):
+        empty = http.post("/populate", content=empty_body)
+        assert (empty.status_code, empty.text) == (201, '{"proxies":null}'), empty_body
 
 
 def test_populate_checks_everything_before_creating(http: httpx.Client) -> None:
