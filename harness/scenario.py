@@ -645,6 +645,10 @@ def _reference_problems(scenario: Scenario) -> Iterator[tuple[_Path, str]]:
             value = getattr(gate, field, None)
             if value is not None and value not in phases:
                 yield ("gates", i, field), f"unknown phase {value!r}; phases: {phases}"
+        route = getattr(gate, "route", None)
+        if route is not None and scenario.load is None and route not in scenario.probes:
+            # Load routes are named by the locustfile, so they can only be checked without a load section.
+            yield ("gates", i, "route"), f"unknown route {route!r}; probes: {sorted(scenario.probes)}"
         probe = getattr(gate, "probe", None)
         if probe is not None:
             if probe not in scenario.probes:
