@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status as Spinner
@@ -95,7 +96,14 @@ class Progress:
 
 
 def results_table(result: RunResult) -> Table:
-    table = Table(title=escape(status_line(result)), title_justify="left", show_lines=False)
+    # Without gate verdicts (steady state never held, or aborted early) only the status line is useful.
+    table = Table(
+        title=escape(status_line(result)),
+        title_justify="left",
+        show_lines=False,
+        show_header=bool(result.gates),
+        box=box.HEAVY_HEAD if result.gates else None,
+    )
     for column in ("", "gate", "expected", "observed", "detail"):
         table.add_column(column)
     for v in result.gates:

@@ -80,6 +80,7 @@ def test_no_steady_state_fails_before_any_fault(tmp_path: Path) -> None:
     assert "missing: 404" in result["reason"]
     assert summary.read_text().startswith("## Chaos scenario `no-steady-state`: FAILED")
     assert "\x1b[" not in done.stdout  # no colour codes in CI logs
+    assert "┏" not in done.stdout and "observed" not in done.stdout  # no empty gate table
 
 
 def test_harness_failure_exits_4(tmp_path: Path) -> None:
