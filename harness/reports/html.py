@@ -19,7 +19,7 @@ from harness.result import RunResult, Status
 
 __all__ = ["fault_windows", "render"]
 
-_W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 900, 220, 60, 150, 24, 30
+_W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 1000, 220, 60, 240, 24, 30  # the right pad holds the legend
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 _MAX_DOTS = 4000
 _BREAKER_LEVEL = {"closed": 0.0, "half_open": 1.0, "half-open": 1.0, "open": 2.0, "forced_open": 2.0}
@@ -297,7 +297,8 @@ def render(result: RunResult) -> str:
         parts.append(_table(headers, rows))
     if result.load:
         parts.append("<h2>Load</h2>")
-        parts.append(_table(list(result.load), [[str(v) for v in result.load.values()]]))
+        values = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in result.load.values()]
+        parts.append(_table(list(result.load), [values]))
     if result.timeline:
         parts.append("<h2>Fault timeline</h2>")
         parts.append(
