@@ -9,7 +9,6 @@ from _chaos_helpers import real_toxiproxy
 
 from harness.toxiproxy.client import ToxiproxyClient
 
-
 collect_ignore_glob = ["data/*"]  # scenario files the tests use, not tests themselves
 
 
