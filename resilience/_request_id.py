@@ -8,7 +8,7 @@ it around; :class:`RequestIdFilter` copies it onto log records as ``record.reque
 from __future__ import annotations
 
 import logging
-import random
+import os
 import re
 from contextvars import ContextVar
 
@@ -20,16 +20,27 @@ MAX_REQUEST_ID_LENGTH = 128
 # Letters, digits and the punctuation found in UUIDs, ULIDs, W3C trace ids and base64 tokens.
 _WELL_FORMED = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:+/=-]{{0,{MAX_REQUEST_ID_LENGTH - 1}}}")
 
+_POOL_SIZE = 256
+_pool: list[str] = []  # ids minted ahead, taken from the end
+os.register_at_fork(after_in_child=_pool.clear)
+
 current_request_id: ContextVar[str | None] = ContextVar("resilience_request_id", default=None)
 
 
 def new_request_id() -> str:
-    """A fresh id: 32 lowercase hex digits (128 random bits).
+    """A fresh id: 32 lowercase hex digits, 128 bits from :func:`os.urandom`.
 
-    Drawn from :mod:`random` (reseeded in forked children), not :mod:`secrets`: an id must be
-    unique, not unguessable, and ``uuid4()`` costs several microseconds per request.
+    Ids are cut from one ``urandom`` call per :data:`_POOL_SIZE` requests: on the success path
+    this is the cheapest source (``uuid4()`` costs several microseconds, one ``urandom`` call per
+    id about one). ``list.pop`` is atomic, so threads never share an id, and a forked child
+    starts with an empty pool, so it never repeats its parent's ids.
     """
-    return f"{random.getrandbits(128):032x}"
+    try:
+        return _pool.pop()
+    except IndexError:
+        hexed = os.urandom(16 * _POOL_SIZE).hex()
+        _pool.extend([hexed[i : i + 32] for i in range(32, len(hexed), 32)])
+        return hexed[:32]
 
 
 def accept_request_id(raw: bytes) -> str | None:

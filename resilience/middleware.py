@@ -42,6 +42,7 @@ import logging
 import math
 import os
 import traceback
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -298,7 +299,10 @@ class ErrorHandlingMiddleware:
         default_language: catalog language when ``Accept-Language`` matches none (``"en"``).
         problem_type_base: URI prefix for problem ``type`` (``base + "circuit-open"``); ``None``
             answers ``"about:blank"`` and clients branch on the ``code`` member.
-        request_id_header: header read and written (``X-Request-ID``).
+        request_id_header: header read and written (``X-Request-ID``). A response that already
+            carries it (any case; set by the application or an ``HTTPException``) keeps the
+            application's value and gets no second one; logs and error bodies still use the
+            middleware's id.
         trust_request_id: accept a well-formed incoming id (1..128 of ``A-Za-z0-9._:+/=-``);
             ``False`` always mints a new one.
         reraise_unhandled: after answering an unexpected error with a 500, re-raise it so the
@@ -342,25 +346,34 @@ class ErrorHandlingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        header = self._header
         request_id = None
         if self._trust:
             for name, value in scope["headers"]:
-                if name == self._header:
+                if name == header:
                     request_id = accept_request_id(value)
                     break
         if request_id is None:
             request_id = new_request_id()
         scope[_SCOPE_KEY] = (self.formatter, request_id)
-        id_header = (self._header, request_id.encode("latin-1"))
+        id_header = (header, request_id.encode("latin-1"))
         started = False
 
-        async def send_with_id(message: Message) -> None:
+        # A plain function returning ``send``'s awaitable: no coroutine of its own per message,
+        # and body messages pass through after one type check.
+        def send_with_id(message: Message) -> Awaitable[None]:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 # A new list: the response object may own (and reuse) the one in the message.
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
+                headers = [*message.get("headers", ())]
+                for name, _ in headers:
+                    if name.lower() == header:
+                        break  # the application set its own id: keep it, never send two
+                else:
+                    headers.append(id_header)
+                message["headers"] = headers
+            return send(message)
 
         token = current_request_id.set(request_id)
         try:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from fastapi import FastAPI, HTTPException, Response
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
-from resilience.middleware import RequestIdFilter, get_request_id
+from resilience.middleware import ErrorHandlingMiddleware, RequestIdFilter, add_error_handlers, get_request_id
 
 from ._app import make_app
 from .conftest import Call, call_app
@@ -63,3 +66,49 @@ def test_outside_a_request_there_is_no_id() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "msg", None, None)
     RequestIdFilter().filter(record)
     assert record.request_id == "-"  # type: ignore[attr-defined]
+
+
+def _app_with_own_ids() -> FastAPI:
+    app = FastAPI()
+    shared = PlainTextResponse("shared")  # one response object answered on every request
+
+    @app.get("/own")
+    async def own(response: Response) -> dict[str, str]:
+        response.headers["X-Request-ID"] = "chosen-by-app"
+        return {"status": "ok"}
+
+    @app.get("/own-error")
+    async def own_error() -> None:
+        raise HTTPException(status_code=409, detail="taken", headers={"X-Request-ID": "chosen-by-app"})
+
+    @app.get("/shared")
+    async def reused() -> Response:
+        return shared
+
+    add_error_handlers(app)
+    return app
+
+
+@pytest.mark.parametrize(("path", "status"), [("/own", 200), ("/own-error", 409)])
+def test_id_set_by_the_app_is_kept_and_not_doubled(path: str, status: int) -> None:
+    response = call_app(_app_with_own_ids(), "GET", path, headers={"x-request-id": "from-client"})
+    assert response.status_code == status
+    assert response.headers.get_list("x-request-id") == ["chosen-by-app"]
+
+
+def test_pure_middleware_sees_the_apps_id_in_any_case() -> None:
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"X-Request-ID", b"raw-app")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    response = call_app(ErrorHandlingMiddleware(raw), "GET", "/")
+    assert response.headers.get_list("x-request-id") == ["raw-app"]
+    assert response.text == "ok"
+
+
+def test_a_reused_response_object_gets_a_fresh_id_each_time() -> None:
+    app = _app_with_own_ids()
+    ids = [call_app(app, "GET", "/shared").headers.get_list("x-request-id") for _ in range(3)]
+    assert all(len(one) == 1 for one in ids)
+    assert len({one[0] for one in ids}) == 3
