@@ -1,4 +1,4 @@
-"""Pure ASGI guard in front of the DLQ routes: API key and request size.
+"""Pure ASGI guard in front of the DLQ routes: API key, request size and body media type.
 
 It runs inside the error middleware (see :func:`resilience.dlq.app.create_app`), so the errors it
 raises are answered in the library's standard error envelope.
@@ -8,6 +8,10 @@ raises are answered in the library's standard error envelope.
 - Size: a body larger than ``max_body_bytes`` is refused with 413 ``PAYLOAD_TOO_LARGE``, from its
   ``Content-Length`` before reading, or while reading a chunked body (which is buffered, at most
   ``max_body_bytes``, and replayed to the app).
+- Media type: a body sent with a ``Content-Type`` that is not JSON (curl's ``-d`` sends
+  ``application/x-www-form-urlencoded``) is refused with 415 ``UNSUPPORTED_MEDIA_TYPE`` naming the
+  header to send; FastAPI would otherwise validate the raw bytes and answer "Must be an object".
+  A body without ``Content-Type`` is taken as JSON (FastAPI >= 0.120 would refuse it too).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resilience import errors
 
-__all__ = ["OPEN_PATHS", "PayloadTooLargeError", "RequestGuard"]
+__all__ = ["OPEN_PATHS", "PayloadTooLargeError", "RequestGuard", "UnsupportedMediaTypeError", "require_json"]
 
 OPEN_PATHS = frozenset({"/health"})
 
@@ -30,6 +34,38 @@ class PayloadTooLargeError(errors.ResilienceError):
     severity: ClassVar[errors.Severity] = errors.Severity.INFO
     http_status: ClassVar[int] = 413
     expose_message: ClassVar[bool] = True
+
+
+class UnsupportedMediaTypeError(errors.ResilienceError):
+    code: ClassVar[str] = "UNSUPPORTED_MEDIA_TYPE"
+    category: ClassVar[errors.Category] = errors.Category.VALIDATION
+    severity: ClassVar[errors.Severity] = errors.Severity.INFO
+    http_status: ClassVar[int] = 415
+    expose_message: ClassVar[bool] = True
+
+
+def require_json(scope: Scope) -> Scope:
+    """The request's scope if its body is JSON; raise :class:`UnsupportedMediaTypeError` if not.
+
+    JSON is ``application/json`` or ``application/<anything>+json`` (parameters such as ``charset``
+    are ignored), the rule FastAPI uses to decide whether it parses a body. A body without any
+    ``Content-Type`` is declared JSON: the returned scope carries ``Content-Type: application/json``.
+    """
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length", b"").strip()
+    if length in (b"", b"0") and b"transfer-encoding" not in headers:
+        return scope
+    raw = headers.get(b"content-type")
+    if raw is None:
+        return {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+    media = raw.split(b";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition(b"/")
+    if kind == b"application" and (subtype == b"json" or subtype.endswith(b"+json")):
+        return scope
+    shown = raw.decode("latin-1")[:100]
+    raise UnsupportedMediaTypeError(
+        f"the request body must be JSON: send 'Content-Type: application/json' (got {shown!r})"
+    )
 
 
 class _Unauthenticated(errors.AuthenticationError):
@@ -48,6 +84,7 @@ class RequestGuard:
             return
         if self._key is not None and scope["path"] not in OPEN_PATHS:
             self._authenticate(scope)
+        scope = require_json(scope)
         await self.app(scope, await self._bounded_body(scope, receive), send)
 
     def _authenticate(self, scope: Scope) -> None:

@@ -132,6 +132,25 @@ def test_non_json_and_nan_are_rejected(api: httpx.Client) -> None:
     assert api.post("/messages", content=nan, headers={"Content-Type": "application/json"}).status_code == 400
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_body_that_is_not_json_is_a_415_naming_the_header(api: httpx.Client, content_type: str) -> None:
+    """curl -d sends form encoding; FastAPI alone would answer an unhelpful 'Must be an object'."""
+    body = b'{"source_queue":"q","destination_service":"s","payload":{},"error_message":"e"}'
+    response = api.post("/messages", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert error["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert "Content-Type: application/json" in error["detail"] and content_type in error["detail"]
+    # JSON with parameters, a +json type, or no Content-Type at all is accepted; an empty body is no body.
+    for headers in (
+        {"Content-Type": "application/json; charset=utf-8"},
+        {"Content-Type": "application/x+json"},
+    ):
+        assert api.post("/messages", content=body, headers=headers).status_code == 200
+    assert api.post("/messages", content=body).status_code == 200  # httpx sends no Content-Type here
+    assert api.get("/messages").json()["total"] == 3
+
+
 def test_idempotency_key_returns_the_same_message(api: httpx.Client) -> None:
     headers = {"Idempotency-Key": "order-7-final"}
     first = api.post("/messages", json=message_body(7), headers=headers)
