@@ -68,10 +68,17 @@ def _migrate(settings: Settings, revision: str) -> str:
     try:
         run_migrations(engine, revision)
     except (SQLAlchemyError, OSError) as exc:
-        raise click.ClickException(f"cannot migrate the database at {url}: {exc}") from None
+        raise click.ClickException(f"cannot migrate the database at {url}: {_first_line(exc)}") from None
     finally:
         engine.dispose()
     return url
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own first line (SQLAlchemy adds the statement and a documentation link)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[0]}" if lines else repr(cause)
 
 
 if __name__ == "__main__":

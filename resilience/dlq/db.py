@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import NoSuchModuleError
 
 __all__ = ["WRITE", "make_engine", "migrate"]
 
@@ -30,11 +31,19 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         parsed = make_url(url)
     except Exception as exc:
         raise ValueError(f"DLQ_DATABASE_URL is not a valid SQLAlchemy URL: {url!r}") from exc
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"check_same_thread": False})
-        _configure_sqlite(engine, busy_timeout_ms)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"check_same_thread": False})
+            _configure_sqlite(engine, busy_timeout_ms)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    except (NoSuchModuleError, ImportError) as exc:
+        # An unknown dialect ("postgres://") or a driver that is not installed ("mysql://" wants MySQLdb).
+        shown = parsed.render_as_string(hide_password=True)
+        raise ValueError(
+            f"DLQ_DATABASE_URL {shown!r} names a database driver that is not available ({exc}); "
+            "use sqlite:///path or postgresql+psycopg://user:pass@host/db"
+        ) from exc
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

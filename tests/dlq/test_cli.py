@@ -40,3 +40,21 @@ def test_bad_configuration_is_one_clear_line(tmp_path: Path) -> None:
     unreachable = _run(["migrate"], DLQ_DATABASE_URL=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     assert unreachable.returncode == 1 and "cannot migrate the database" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_an_unknown_dialect_or_missing_driver_is_one_clear_line() -> None:
+    for url, why in (("foo://x", "sqlalchemy.dialects:foo"), ("mysql://u@127.0.0.1/db", "MySQLdb")):
+        result = _run(["--port", "0"], DLQ_DATABASE_URL=url)
+        assert result.returncode == 2, result.stderr
+        assert "names a database driver that is not available" in result.stderr and why in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_database_error_at_startup_is_a_single_line(tmp_path: Path) -> None:
+    """SQLAlchemy's text adds the statement and a documentation link on further lines."""
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("this is not a database\n" * 100)
+    result = _run(["migrate"], DLQ_DATABASE_URL=f"sqlite:///{not_a_database}")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: cannot migrate the database at sqlite:///") and "not a database" in line
