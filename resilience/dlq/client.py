@@ -26,6 +26,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -45,6 +46,7 @@ __all__ = [
     "DLQUnavailableError",
     "SendResult",
     "dead_letter_on_failure",
+    "default_client",
     "send_to_dead_letter_queue",
 ]
 
@@ -54,6 +56,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _UNAVAILABLE_STATUS = frozenset({408, 425, 429})
+
+SEED_SOURCE_QUEUE = "main-queue"
+SEED_DESTINATION_SERVICE = "processing-service"
+SEED_DLQ_URL = "http://dead-letter-queue"
+"""The seed's defaults for the two-argument ``send_to_dead_letter_queue(message, error_message)``."""
 
 
 class DLQUnavailableError(errors.UpstreamUnavailableError):
@@ -135,6 +142,10 @@ class _Spool:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_default_client: DLQClient | None = None
+_default_lock = threading.Lock()
 
 
 class _Unreachable(Exception):
@@ -247,14 +258,15 @@ class DLQClient:
         message: Any,
         error_message: str,
         *,
-        source_queue: str,
-        destination_service: str,
+        source_queue: str = SEED_SOURCE_QUEUE,
+        destination_service: str = SEED_DESTINATION_SERVICE,
         error_type: str | None = None,
     ) -> bool:
         """The seed's call: ``True`` once the message is safe (stored by the DLQ or spooled).
 
         A non-mapping ``message`` is sent as ``{"value": message}``. Never raises: failures are logged
-        and answered ``False``, as in the seed.
+        and answered ``False``, as in the seed. ``source_queue`` and ``destination_service`` default to
+        the seed's ``"main-queue"`` and ``"processing-service"``.
         """
         try:
             self.send(
@@ -323,17 +335,34 @@ def _as_payload(message: Any) -> Mapping[str, Any]:
     return message if isinstance(message, Mapping) else {"value": message}
 
 
+def default_client() -> DLQClient:
+    """The process-wide client of :func:`send_to_dead_letter_queue` when it is given none, built once
+    from ``DLQ_URL`` (default ``http://dead-letter-queue``, the seed's host), ``DLQ_API_KEY`` and
+    ``DLQ_SPOOL_PATH`` (no spool when unset)."""
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = DLQClient(
+                os.environ.get("DLQ_URL") or SEED_DLQ_URL,
+                api_key=os.environ.get("DLQ_API_KEY") or None,
+                spool_path=os.environ.get("DLQ_SPOOL_PATH") or None,
+            )
+        return _default_client
+
+
 def send_to_dead_letter_queue(
     message: Any,
     error_message: str,
     *,
-    source_queue: str,
-    destination_service: str,
-    client: DLQClient,
+    source_queue: str = SEED_SOURCE_QUEUE,
+    destination_service: str = SEED_DESTINATION_SERVICE,
+    client: DLQClient | None = None,
     error_type: str | None = None,
 ) -> bool:
-    """Module-level form of :meth:`DLQClient.send_to_dead_letter_queue` (the seed's free function)."""
-    return client.send_to_dead_letter_queue(
+    """Module-level form of :meth:`DLQClient.send_to_dead_letter_queue`: the seed's free function, so
+    ``send_to_dead_letter_queue(message, str(e))`` works as written (``client`` defaults to
+    :func:`default_client`)."""
+    return (client or default_client()).send_to_dead_letter_queue(
         message, error_message, source_queue=source_queue, destination_service=destination_service,
         error_type=error_type,
     )  # fmt: skip

@@ -118,6 +118,30 @@ def test_seed_compatible_call(dlq: InProcessServer) -> None:
     assert payloads == ["{'a': 1}", "{'value': 'plain text'}"]
 
 
+def test_the_seeds_two_argument_call_works_as_written(
+    dlq: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``send_to_dead_letter_queue(message, str(e))``: the seed's queue and service names, the DLQ from
+    ``DLQ_URL``/``DLQ_API_KEY`` (the default client is process-wide, so it is reset around the test)."""
+    from resilience.dlq import client as client_module
+
+    monkeypatch.setenv("DLQ_URL", dlq.url)
+    monkeypatch.setenv("DLQ_API_KEY", API_KEY)
+    monkeypatch.delenv("DLQ_SPOOL_PATH", raising=False)
+    monkeypatch.setattr(client_module, "_default_client", None)
+    try:
+        assert send_to_dead_letter_queue({"order": 1}, "ValueError: bad total") is True
+        with DLQClient(dlq.url, api_key=API_KEY) as client:
+            assert client.send_to_dead_letter_queue({"order": 2}, "ValueError: bad total") is True
+    finally:
+        client_module.default_client().close()
+    (first, second) = sorted(_messages(dlq.url), key=lambda m: str(m["created_at"]))
+    for message in (first, second):
+        assert message["source_queue"] == "main-queue"
+        assert message["destination_service"] == "processing-service"
+        assert message["error_type"] == "ValueError"
+
+
 def test_dead_letters_once_after_the_final_attempt(dlq: InProcessServer) -> None:
     calls: list[dict[str, int]] = []
     with DLQClient(dlq.url, api_key=API_KEY) as client:
