@@ -156,6 +156,8 @@ class Outcome:
     status_code: int | None
     error: str | None
     target_url: str | None
+    retry_after: float | None = None
+    """The destination's ``Retry-After`` (seconds): the next try is no sooner than this."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -477,7 +479,8 @@ class Store:
         ``None`` means the claim was lost (the lease expired and another worker claimed the message),
         and nothing is recorded for it. Success resolves. A failure increments ``retry_count``; at
         ``max_attempts`` the message is FAILED, otherwise it is due again after
-        ``next_delay(retry_count)`` seconds. A message an operator resolved meanwhile stays resolved.
+        ``next_delay(retry_count)`` seconds, or the outcome's ``retry_after`` if that is longer. A
+        message an operator resolved meanwhile stays resolved.
         """
         now = self._now()
         statuses: list[MessageStatus | None] = []
@@ -544,4 +547,4 @@ class Store:
             message.next_attempt_at = None
         else:
             message.status = MessageStatus.RETRYING
-            message.next_attempt_at = now + next_delay(message.retry_count)
+            message.next_attempt_at = now + max(next_delay(message.retry_count), outcome.retry_after or 0.0)

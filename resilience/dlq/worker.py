@@ -9,7 +9,10 @@ Delivery is ``POST {base_url}{delivery_path}`` with the payload as JSON body and
 replica dying after delivering but before recording it), ``X-DLQ-Message-Id`` and ``X-DLQ-Attempt``.
 Within one redelivery, :class:`resilience.retry.Retry` retries transport errors and 408/429/5xx
 (``delivery_attempts`` in all, short waits); between redeliveries the schedule is
-``resilience.retry.Backoff(backoff_base, backoff_max, backoff_factor, jitter="full")``.
+``resilience.retry.Backoff(backoff_base, backoff_max, backoff_factor, jitter="full")``. A destination's
+``Retry-After`` is honoured: the short wait inside a redelivery is the hint (capped at 1 s), and the
+next redelivery is no sooner than the hint (capped at one hour, so a bogus header cannot park a
+message for days).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from resilience.dlq.models import MessageStatus
 from resilience.dlq.settings import Settings
 from resilience.dlq.store import Claim, Outcome, Store
 from resilience.errors import ResilienceError
-from resilience.retry import Backoff, NonRetryableError, Retry, RetryableError
+from resilience.retry import Backoff, NonRetryableError, Retry, RetryableError, parse_retry_after
 
 __all__ = ["RedeliveryWorker", "TokenBucket"]
 
@@ -38,12 +41,17 @@ logger = logging.getLogger("resilience.dlq.worker")
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _MAX_CONCURRENT_DELIVERIES = 16
+_MAX_RETRY_AFTER = 3600.0
+"""Seconds: the longest wait a destination's ``Retry-After`` can impose on the next redelivery."""
 
 
 class _RetryableStatusError(RetryableError):
-    def __init__(self, status_code: int) -> None:
-        super().__init__(f"destination answered HTTP {status_code}")
+    def __init__(self, status_code: int, retry_after: float | None = None) -> None:
+        hint = "" if retry_after is None else f" (Retry-After: {retry_after:g}s)"
+        super().__init__(f"destination answered HTTP {status_code}{hint}")
         self.status_code = status_code
+        self.retry_after = retry_after
+        """Seconds the destination asked us to wait; ``resilience.retry`` reads this attribute."""
 
 
 class _RejectedStatusError(NonRetryableError):
@@ -198,10 +206,15 @@ class RedeliveryWorker:
         target: str | None = None
         status_code: int | None = None
         error: str | None = None
+        retry_after: float | None = None
         try:
             target = await self._resolver.resolve(claim.destination_service) + self._settings.delivery_path
             status_code = await self._post(target, claim)
-        except (_RetryableStatusError, _RejectedStatusError) as exc:
+        except _RetryableStatusError as exc:
+            status_code, error = exc.status_code, str(exc)
+            if exc.retry_after is not None:
+                retry_after = min(exc.retry_after, _MAX_RETRY_AFTER)
+        except _RejectedStatusError as exc:
             status_code, error = exc.status_code, str(exc)
         except (httpx.HTTPError, ResilienceError) as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -213,6 +226,7 @@ class RedeliveryWorker:
             status_code=status_code,
             error=error,
             target_url=target,
+            retry_after=retry_after,
         )
 
     def _report(self, outcome: Outcome, status: MessageStatus | None) -> None:
@@ -253,7 +267,7 @@ class RedeliveryWorker:
         if 200 <= code < 300:
             return code
         if code >= 500 or code in _RETRYABLE_STATUS:
-            raise _RetryableStatusError(code)
+            raise _RetryableStatusError(code, parse_retry_after(response.headers.get("Retry-After")))
         raise _RejectedStatusError(code)
 
     async def _maybe_alert(self) -> None:
