@@ -23,7 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resilience import errors
 
-__all__ = ["OPEN_PATHS", "PayloadTooLargeError", "RequestGuard", "UnsupportedMediaTypeError", "require_json"]
+__all__ = [
+    "OPEN_PATHS",
+    "JSONBodyGuard",
+    "PayloadTooLargeError",
+    "RequestGuard",
+    "UnsupportedMediaTypeError",
+    "require_json",
+]
 
 OPEN_PATHS = frozenset({"/health"})
 
@@ -66,6 +73,17 @@ def require_json(scope: Scope) -> Scope:
     raise UnsupportedMediaTypeError(
         f"the request body must be JSON: send 'Content-Type: application/json' (got {shown!r})"
     )
+
+
+class JSONBodyGuard:
+    """Pure ASGI: only :func:`require_json`, for an app that wants the 415 without the rest (the
+    stub gateway). Add it inside the error middleware so the error gets the standard envelope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(require_json(scope) if scope["type"] == "http" else scope, receive, send)
 
 
 class _Unauthenticated(errors.AuthenticationError):

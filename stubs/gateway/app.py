@@ -31,9 +31,11 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Path, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resilience.dlq.client import DLQClient
+from resilience.dlq.guard import JSONBodyGuard
 from resilience.errors import CircuitBreakerError, NotFoundError, RetryBudgetExhaustedError, RetryError
 from resilience.fallback import fallback_info
 from resilience.instrumentation import fallback as fallback_metrics
@@ -58,6 +60,10 @@ _JOB_FAILURES: tuple[type[BaseException], ...] = (
 """Final outcomes of a job submission that mean "processing is unwell": dead-letter the job."""
 _NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 _STATE_VALUES = {"CLOSED": 0, "OPEN": 1, "HALF_OPEN": 2, "FORCED_OPEN": 3, "DISABLED": 4, "METRICS_ONLY": 5}
+
+
+class _NoSuchBreakerError(NotFoundError):
+    expose_message = True
 
 
 class JobIn(BaseModel):
@@ -194,6 +200,9 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
     app.state.metrics = metrics
 
     app.add_middleware(_CountRequests, counter=metrics.requests)
+    # Inside the error middleware (appended = innermost): a non-JSON body is a 415 in the envelope
+    # naming the header to send, instead of FastAPI's "Must be an object" for curl's form encoding.
+    app.user_middleware.append(Middleware(JSONBodyGuard))
 
     @app.get("/forecast/{region}")
     async def forecast(region: Annotated[str, Path(pattern=_NAME)], response: Response) -> dict[str, Any]:
@@ -256,7 +265,7 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
     async def override(name: str, operation: Literal["open", "close", "reset"]) -> dict[str, Any]:
         policy = policies.get(name)
         if policy is None:
-            raise NotFoundError(f"no breaker named {name!r}; known: {', '.join(sorted(policies))}")
+            raise _NoSuchBreakerError(f"no breaker named {name!r}; known: {', '.join(sorted(policies))}")
         {
             "open": policy.breaker.force_open,
             "close": policy.breaker.force_closed,

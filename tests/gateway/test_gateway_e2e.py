@@ -230,6 +230,28 @@ def test_error_responses_keep_the_standard_format(gateway: httpx.Client) -> None
     assert_error_envelope(gateway.get("/no/such/route"), 404, "HTTP_404")
 
 
+def test_a_job_sent_without_a_json_content_type_gets_a_helpful_415(
+    gateway: httpx.Client, platform: Platform
+) -> None:
+    """``curl -d`` sends form encoding; FastAPI alone answers an unhelpful 400 "Must be an object"."""
+    job = b'{"kind": "recompute", "region": "north"}'
+    response = gateway.post(
+        "/jobs", content=job, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert_error_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert "Content-Type: application/json" in response.json()["error"]["detail"]
+    assert platform.control("processing-service").count() == 0
+    for headers in ({"Content-Type": "application/json; charset=utf-8"}, {}):  # no header: taken as JSON
+        assert gateway.post("/jobs", content=job, headers=headers).json()["status"] == "processed"
+
+
+def test_an_unknown_breaker_is_named_with_the_known_ones(gateway: httpx.Client) -> None:
+    response = gateway.post("/resilience/breakers/nope/open")
+    assert_error_envelope(response, 404, "NOT_FOUND")
+    detail = response.json()["error"]["detail"]
+    assert "'nope'" in detail and "weather-service" in detail
+
+
 def test_manual_override_open_close_reset(gateway: httpx.Client, platform: Platform) -> None:
     weather = platform.control("weather-service")
     assert gateway.post("/resilience/breakers/weather-service/open").json()["state"] == "FORCED_OPEN"
