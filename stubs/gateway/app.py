@@ -34,9 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from resilience.dlq.client import DLQClient
+from resilience.dlq.client import DLQClient, DLQRejectedError
 from resilience.dlq.guard import JSONBodyGuard
-from resilience.errors import CircuitBreakerError, NotFoundError, RetryBudgetExhaustedError, RetryError
+from resilience.errors import (
+    CircuitBreakerError,
+    NotFoundError,
+    RetryBudgetExhaustedError,
+    RetryError,
+    UpstreamUnavailableError,
+)
 from resilience.fallback import fallback_info
 from resilience.instrumentation import fallback as fallback_metrics
 from resilience.instrumentation import retry as retry_metrics
@@ -63,6 +69,15 @@ _STATE_VALUES = {"CLOSED": 0, "OPEN": 1, "HALF_OPEN": 2, "FORCED_OPEN": 3, "DISA
 
 
 class _NoSuchBreakerError(NotFoundError):
+    expose_message = True
+
+
+class _JobNotQueuedError(UpstreamUnavailableError):
+    """Processing failed and the DLQ refused the job (wrong API key, too large...): the gateway's
+    fault or the DLQ's, never the caller's, so 502 and not the DLQ's own 4xx."""
+
+    code = "JOB_NOT_QUEUED"
+    retryable = False
     expose_message = True
 
 
@@ -232,14 +247,20 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
         except _JOB_FAILURES as error:
             if dlq is None:
                 raise
-            sent = await dlq.asend(
-                payload,
-                str(error),
-                source_queue="gateway-jobs",
-                destination_service="processing-service",
-                error_type=type(error).__name__,
-                idempotency_key=payload["job_id"],
-            )
+            try:
+                sent = await dlq.asend(
+                    payload,
+                    str(error),
+                    source_queue="gateway-jobs",
+                    destination_service="processing-service",
+                    error_type=type(error).__name__,
+                    idempotency_key=payload["job_id"],
+                )
+            except DLQRejectedError as rejected:
+                raise _JobNotQueuedError(
+                    f"processing failed and the dead-letter queue refused job {payload['job_id']} "
+                    f"(HTTP {rejected.status_code}); the job was not queued"
+                ) from rejected
             metrics.dead_letters.labels(str(sent.spooled).lower()).inc()
             response.status_code = 202
             return {

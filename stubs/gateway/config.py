@@ -166,6 +166,10 @@ def load_config(
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise ConfigError(f"{source}: {problems}") from None
+    if config.dlq.url is not None and not config.dlq.url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{source}: dlq.url (--dlq-url, GATEWAY_DLQ_URL) must be an http(s) URL, got {config.dlq.url!r}"
+        )
     for name in REQUIRED_UPSTREAMS:
         section = config.services.get(name)
         if section is None:

@@ -10,7 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from resilience.dlq.app import create_app as create_dlq_app
+from resilience.dlq.settings import Settings
+from stubs.gateway.config import ConfigError, load_config
 from stubs.platform import Platform
+from stubs.server import StubServer
 
 WEATHER = "/weather/{location}"
 
@@ -318,3 +322,24 @@ def test_job_fails_in_the_standard_format_when_dlq_and_spool_are_missing(
     gateway = make_gateway(dlq_url="http://127.0.0.1:9")
     platform.control("processing-service").set_behaviour(error_rate=1.0)
     assert_error_envelope(gateway.post("/jobs", json={"kind": "x"}), 502, "DLQ_UNAVAILABLE")
+
+
+def test_a_dlq_that_refuses_the_job_is_a_502_not_the_callers_fault(
+    make_gateway: Callable[..., httpx.Client], platform: Platform, tmp_path: Path
+) -> None:
+    """A gateway with the wrong DLQ key used to pass the DLQ's 401 on as a 400 'Bad request.'."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'keyed.db'}", api_key="right", worker_enabled=False
+    )
+    with StubServer(create_dlq_app(settings), name="keyed-dlq") as keyed_dlq:
+        gateway = make_gateway(dlq_url=keyed_dlq.url, extra={"dlq": {"api_key": "wrong"}})
+        platform.control("processing-service").set_behaviour(error_rate=1.0)
+        response = gateway.post("/jobs", json={"kind": "recompute"})
+    assert_error_envelope(response, 502, "JOB_NOT_QUEUED")
+    detail = response.json()["error"]["detail"]
+    assert "refused job" in detail and "HTTP 401" in detail and "not queued" in detail
+
+
+def test_a_dlq_url_that_is_not_http_stops_the_gateway_at_startup() -> None:
+    with pytest.raises(ConfigError, match=r"dlq.url .* must be an http\(s\) URL, got 'ftp://dlq'"):
+        load_config(dlq_url="ftp://dlq", environ={})
