@@ -37,8 +37,14 @@ def _no_nul(value: str) -> str:
 
 
 def _finite_json(value: dict[str, Any]) -> dict[str, Any]:
+    """The payload must survive being sent on as UTF-8 JSON: no NaN/Infinity, no lone surrogates
+    (``"\\ud800"`` parses, but cannot be encoded again: it could be stored, never read or redelivered)."""
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "payload must be valid Unicode (it contains a lone surrogate such as \\ud800)"
+        ) from None
     except ValueError as exc:
         raise ValueError(f"payload must be plain JSON without NaN or Infinity ({exc})") from None
     return value

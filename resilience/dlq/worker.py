@@ -216,7 +216,11 @@ class RedeliveryWorker:
                 retry_after = min(exc.retry_after, _MAX_RETRY_AFTER)
         except _RejectedStatusError as exc:
             status_code, error = exc.status_code, str(exc)
-        except (httpx.HTTPError, ResilienceError) as exc:
+        except Exception as exc:
+            # Anything else (a payload httpx cannot encode, a resolver bug) fails this message alone:
+            # raising would abandon every claim of the round until their leases expire, round after round.
+            if not isinstance(exc, httpx.HTTPError | ResilienceError):
+                logger.exception("dlq delivery of %s failed unexpectedly", claim.message_id)
             error = f"{type(exc).__name__}: {exc}"
         return Outcome(
             claim=claim,

@@ -9,6 +9,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from resilience.dlq.store import NewMessage
+
 from .conftest import API_KEY, FAST, Destination, InProcessServer, free_port, message_body, wait_until
 
 Serve = Callable[..., InProcessServer]
@@ -130,6 +132,33 @@ def test_non_json_and_nan_are_rejected(api: httpx.Client) -> None:
     )
     nan = b'{"source_queue":"q","destination_service":"s","payload":{"x":NaN},"error_message":"e"}'
     assert api.post("/messages", content=nan, headers={"Content-Type": "application/json"}).status_code == 400
+
+
+def test_a_lone_surrogate_in_the_payload_is_a_400(api: httpx.Client) -> None:
+    """It parses as JSON but cannot be encoded again: it was stored, then every read was a 500."""
+    body = b'{"source_queue":"q","destination_service":"s","payload":{"s":"\\ud800"},"error_message":"e"}'
+    response = api.post("/messages", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["context"]["errors"][0]["pointer"] == "/payload"
+    assert api.get("/messages").json()["total"] == 0
+
+
+def test_a_message_that_cannot_be_delivered_does_not_block_its_round(
+    serve: Serve, destination: Destination
+) -> None:
+    """A poison message (stored before validation caught it) fails alone; the rest are delivered."""
+    server = serve(service_map={"billing": destination.url}, worker_interval=0.2)
+    poison, good = server.app.state.dlq.store.create_many(
+        [
+            NewMessage("orders", "billing", {"s": "\ud800"}, "e"),
+            NewMessage("orders", "billing", {"order_id": 1}, "e"),
+        ]
+    )
+    api = server.client()
+    wait_until(lambda: api.get(f"/messages/{good.message.id}").json()["status"] == "RESOLVED", timeout=10)
+    assert destination.deliveries[good.message.id] == 1
+    failed = server.app.state.dlq.store.get(poison.message.id)
+    assert failed.attempts and "UnicodeEncodeError" in (failed.attempts[0].error or "")
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
