@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 StatusName = Literal["PENDING", "RETRYING", "RESOLVED", "FAILED"]
+MAX_PAYLOAD_DEPTH = 64
+"""Deepest nesting of a payload: pydantic cannot serialise a response nested ~255 levels deep, so a
+deeper payload could be stored and then never read back."""
 
 
 def _no_nul(value: str) -> str:
@@ -47,7 +50,22 @@ def _finite_json(value: dict[str, Any]) -> dict[str, Any]:
         ) from None
     except ValueError as exc:
         raise ValueError(f"payload must be plain JSON without NaN or Infinity ({exc})") from None
+    if _depth(value) > MAX_PAYLOAD_DEPTH:
+        raise ValueError(f"payload nests objects and arrays deeper than {MAX_PAYLOAD_DEPTH} levels")
     return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255), AfterValidator(_no_nul)]

@@ -9,6 +9,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from resilience.dlq.schemas import MAX_PAYLOAD_DEPTH
 from resilience.dlq.store import NewMessage
 
 from .conftest import API_KEY, FAST, Destination, InProcessServer, free_port, message_body, wait_until
@@ -141,6 +142,25 @@ def test_a_lone_surrogate_in_the_payload_is_a_400(api: httpx.Client) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["context"]["errors"][0]["pointer"] == "/payload"
     assert api.get("/messages").json()["total"] == 0
+
+
+def test_payload_nesting_is_bounded_so_every_stored_message_can_be_read(api: httpx.Client) -> None:
+    """A payload ~250 levels deep used to be stored and then answered 500 on every read."""
+
+    def nested(levels: int) -> dict[str, object]:
+        payload: dict[str, object] = {}
+        for _ in range(levels - 1):
+            payload = {"a": payload}
+        return payload
+
+    deepest = api.post("/messages", json=message_body(payload=nested(MAX_PAYLOAD_DEPTH)))
+    assert deepest.status_code == 200
+    assert api.get(f"/messages/{deepest.json()['message_id']}").status_code == 200
+    for levels in (MAX_PAYLOAD_DEPTH + 1, 250):
+        too_deep = api.post("/messages", json=message_body(payload=nested(levels)))
+        assert too_deep.status_code == 400
+        assert too_deep.json()["error"]["context"]["errors"][0]["pointer"] == "/payload"
+    assert api.get("/messages").json()["total"] == 1
 
 
 def test_a_message_that_cannot_be_delivered_does_not_block_its_round(
