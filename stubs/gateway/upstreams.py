@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from resilience.errors import InvalidRequestError, NotFoundError, UpstreamUnavailableError
-from resilience.retry import NonRetryableError
+from resilience.retry import NonRetryableError, parse_retry_after
 from stubs._http import tls_context
 
 __all__ = [
@@ -76,11 +76,8 @@ UPSTREAM_FAILURES: tuple[type[BaseException], ...] = (
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: the retry policy parses those itself from the error's response
+    """Seconds from ``Retry-After``: delta-seconds or an HTTP-date; ``None`` if absent or malformed."""
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 class UpstreamClient:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,10 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from resilience.dlq.app import create_app as create_dlq_app
 from resilience.dlq.settings import Settings
 from stubs.gateway.config import ConfigError, load_config
+from stubs.gateway.upstreams import UpstreamClient, UpstreamStatusError
 from stubs.platform import Platform
 from stubs.server import StubServer
 
@@ -343,3 +348,27 @@ def test_a_dlq_that_refuses_the_job_is_a_502_not_the_callers_fault(
 def test_a_dlq_url_that_is_not_http_stops_the_gateway_at_startup() -> None:
     with pytest.raises(ConfigError, match=r"dlq.url .* must be an http\(s\) URL, got 'ftp://dlq'"):
         load_config(dlq_url="ftp://dlq", environ={})
+
+
+def test_an_http_date_retry_after_from_an_upstream_is_kept() -> None:
+    """Only delta-seconds were read; an HTTP-date was dropped, so the retry ignored the upstream's wish."""
+    app = FastAPI()
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+
+    @app.get("/busy")
+    async def busy() -> JSONResponse:
+        return JSONResponse({}, status_code=503, headers={"Retry-After": later})
+
+    async def call(url: str) -> UpstreamStatusError:
+        client = UpstreamClient("dated", url, timeout=5)
+        try:
+            await client.request("GET", "/busy")
+        except UpstreamStatusError as error:
+            return error
+        finally:
+            await client.aclose()
+        raise AssertionError("a 503 must raise UpstreamStatusError")
+
+    with StubServer(app, name="dated") as server:
+        error = asyncio.run(call(server.url))
+    assert error.status == 503 and error.retry_after is not None and 20 < error.retry_after <= 31
