@@ -92,16 +92,25 @@ class _Spool:
     """A durable FIFO of request bodies keyed by idempotency key (one SQLite file, thread-safe)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (creating it and its directory if needed) the spool at ``path``; a ``ValueError``
+        naming the path if it cannot be used (unwritable directory, a file that is not SQLite)."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " idempotency_key TEXT NOT NULL UNIQUE, body TEXT NOT NULL, spooled_at REAL NOT NULL,"
-            " rejected INTEGER NOT NULL DEFAULT 0, last_error TEXT)"
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise ValueError(f"cannot open the DLQ spool at {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " idempotency_key TEXT NOT NULL UNIQUE, body TEXT NOT NULL, spooled_at REAL NOT NULL,"
+                " rejected INTEGER NOT NULL DEFAULT 0, last_error TEXT)"
+            )
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise ValueError(f"cannot open the DLQ spool at {path}: {exc}") from None
 
     def put(self, key: str, body: str) -> None:
         with self._lock:
@@ -159,7 +168,8 @@ class DLQClient:
         base_url: the service's root, e.g. ``http://127.0.0.1:8000``.
         api_key: sent as ``Authorization: Bearer <key>``.
         spool_path: file of the durable spool; ``None`` means no spool (an unreachable DLQ raises
-            :class:`DLQUnavailableError`). Several clients may share one file.
+            :class:`DLQUnavailableError`). Several clients may share one file. A path that cannot be
+            used raises ``ValueError`` naming it.
         timeout: seconds for each HTTP call (default 5.0).
         transport: an httpx transport (tests, proxies).
     """
@@ -173,11 +183,11 @@ class DLQClient:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self._spool = _Spool(Path(spool_path)) if spool_path is not None else None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
         )
-        self._spool = _Spool(Path(spool_path)) if spool_path is not None else None
         self._flush_lock = threading.Lock()
 
     def __enter__(self) -> DLQClient:

@@ -49,7 +49,7 @@ from resilience.instrumentation import retry as retry_metrics
 from resilience.middleware import add_error_handlers, get_request_id
 from resilience.policy import Policy
 from stubs.gateway._policy import STRATEGY_LABELS, build_policies
-from stubs.gateway.config import GatewayConfig
+from stubs.gateway.config import ConfigError, GatewayConfig
 from stubs.gateway.upstreams import UPSTREAM_FAILURES, UpstreamClient
 
 __all__ = ["FALLBACK_HEADER", "create_app"]
@@ -166,7 +166,8 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
     """Build the gateway for ``config`` (see :func:`stubs.gateway.config.load_config`).
 
     ``environ`` supplies ``RESILIENCE__<SERVICE>__<KEY>`` policy overrides (default: os.environ).
-    Raises :class:`~stubs.gateway.config.ConfigError` for a policy section it cannot use.
+    Raises :class:`~stubs.gateway.config.ConfigError` for a policy section or a DLQ spool path it
+    cannot use.
     """
     policies = build_policies(config, environ=environ)
     clients = {
@@ -174,11 +175,14 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
         for name, policy in policies.items()
     }
     metrics = _Metrics(policies)
-    dlq = (
-        DLQClient(config.dlq.url, api_key=config.dlq.api_key, spool_path=config.dlq.spool_path)
-        if config.dlq.url
-        else None
-    )
+    try:
+        dlq = (
+            DLQClient(config.dlq.url, api_key=config.dlq.api_key, spool_path=config.dlq.spool_path)
+            if config.dlq.url
+            else None
+        )
+    except ValueError as error:  # an unusable spool path
+        raise ConfigError(f"{config.source}: dlq.spool_path: {error}") from None
 
     def getter(name: str) -> Callable[[str], Awaitable[Any]]:
         async def get(path: str) -> Any:

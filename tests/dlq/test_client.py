@@ -193,3 +193,14 @@ def test_a_failed_dead_letter_keeps_the_original_error(dlq: InProcessServer) -> 
         with pytest.raises(ValueError) as info:
             process({"x": 1})
     assert any("dead-lettering this failure also failed" in note for note in info.value.__notes__)
+
+
+def test_an_unusable_spool_path_is_a_clear_value_error(tmp_path: Path) -> None:
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database\n" * 100)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    for path, why in ((not_sqlite, "file is not a database"), (blocked / "spool.db", "a-file")):
+        with pytest.raises(ValueError, match="cannot open the DLQ spool at") as info:
+            DLQClient("http://127.0.0.1:9", spool_path=path)
+        assert why in str(info.value)

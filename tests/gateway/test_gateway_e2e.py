@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from resilience.dlq.app import create_app as create_dlq_app
 from resilience.dlq.settings import Settings
+from stubs.gateway.app import create_app as create_gateway_app
 from stubs.gateway.config import ConfigError, load_config
 from stubs.gateway.upstreams import UpstreamClient, UpstreamStatusError
 from stubs.platform import Platform
@@ -372,3 +373,13 @@ def test_an_http_date_retry_after_from_an_upstream_is_kept() -> None:
     with StubServer(app, name="dated") as server:
         error = asyncio.run(call(server.url))
     assert error.status == 503 and error.retry_after is not None and 20 < error.retry_after <= 31
+
+
+def test_an_unusable_dlq_spool_path_stops_the_gateway_with_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    config = load_config(dlq_url="http://127.0.0.1:9", environ={})
+    config = config.model_copy(
+        update={"dlq": config.dlq.model_copy(update={"spool_path": str(tmp_path / "a-file" / "x.db")})}
+    )
+    with pytest.raises(ConfigError, match=r"dlq\.spool_path: cannot open the DLQ spool at"):
+        create_gateway_app(config, environ={})
