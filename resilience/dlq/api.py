@@ -81,11 +81,12 @@ class BatchTooLargeError(errors.InvalidRequestError):
     expose_message = True
 
 
-def _no_nul(value: str | None) -> str | None:
-    """PostgreSQL cannot compare text with NUL in it; no stored value contains one anyway."""
+def _filter(value: str | None) -> str | None:
+    """A query filter: empty means "no filter", as in the seed (``?source_queue=&...`` from a URL
+    template); NUL is refused because PostgreSQL cannot compare text with NUL in it."""
     if value is not None and "\x00" in value:
         raise ValueError("must not contain NUL (\\u0000) characters")
-    return value
+    return value or None
 
 
 def _state(request: Request) -> DLQState:
@@ -198,11 +199,13 @@ def create_batch(body: BatchIn, request: Request) -> BatchOut:
 @router.get("/messages", response_model=MessageList, summary="List messages")
 def list_messages(
     request: Request,
-    source_queue: Annotated[str | None, Query(max_length=255), AfterValidator(_no_nul)] = None,
-    destination_service: Annotated[str | None, Query(max_length=255), AfterValidator(_no_nul)] = None,
+    source_queue: Annotated[str | None, Query(max_length=255), AfterValidator(_filter)] = None,
+    destination_service: Annotated[str | None, Query(max_length=255), AfterValidator(_filter)] = None,
     resolved: bool | None = None,
     status: StatusName | None = None,
-    fingerprint: Annotated[str | None, Query(max_length=32, pattern=r"^[0-9a-f]*$")] = None,
+    fingerprint: Annotated[
+        str | None, Query(max_length=32, pattern=r"^[0-9a-f]*$"), AfterValidator(_filter)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> MessageList:

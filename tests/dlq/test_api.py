@@ -69,6 +69,16 @@ def test_list_filters_and_pages(api: httpx.Client) -> None:
     assert api.get("/messages", params={"limit": 0}).status_code == 400
 
 
+def test_an_empty_filter_means_no_filter_as_in_the_seed(api: httpx.Client) -> None:
+    """``?source_queue=&destination_service=billing`` (a URL template) matched nothing before."""
+    api.post("/messages", json=message_body(1)).raise_for_status()
+    api.post("/messages", json=message_body(2, destination_service="shipping")).raise_for_status()
+    empty = {"source_queue": "", "destination_service": "billing", "fingerprint": ""}
+    listing = api.get("/messages", params=empty).json()
+    assert listing["total"] == 1 and listing["messages"][0]["destination_service"] == "billing"
+    assert api.get("/messages", params={"source_queue": "", "destination_service": ""}).json()["total"] == 2
+
+
 def test_every_endpoint_but_health_needs_the_key(serve: Serve) -> None:
     server = serve(worker_enabled=False)
     with httpx.Client(base_url=server.url) as anonymous:
