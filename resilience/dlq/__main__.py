@@ -55,6 +55,7 @@ def migrate(revision: str) -> None:
 
 def _migrate(settings: Settings, revision: str) -> str:
     """Run the migrations; any failure becomes a one-line error naming the database."""
+    from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from resilience.dlq.db import make_engine
@@ -67,7 +68,7 @@ def _migrate(settings: Settings, revision: str) -> str:
     url = engine.url.render_as_string(hide_password=True)
     try:
         run_migrations(engine, revision)
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, CommandError) as exc:  # CommandError: an unknown revision
         raise click.ClickException(f"cannot migrate the database at {url}: {_first_line(exc)}") from None
     finally:
         engine.dispose()

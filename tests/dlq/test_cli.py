@@ -58,3 +58,10 @@ def test_a_database_error_at_startup_is_a_single_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Error: cannot migrate the database at sqlite:///") and "not a database" in line
+
+
+def test_an_unknown_revision_is_a_single_line(tmp_path: Path) -> None:
+    result = _run(["migrate", "--revision", "nonsense"], DLQ_DATABASE_URL=f"sqlite:///{tmp_path / 'dlq.db'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "cannot migrate the database" in line and "'nonsense'" in line
