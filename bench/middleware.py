@@ -9,9 +9,15 @@ so comparing the best (or median) round of each variant measures the drift as mu
 middleware. Each round therefore runs a short block of requests on every variant back to back, in
 shuffled order, and the cost is the median over rounds of the paired ratio ``with / without - 1``:
 both sides of a pair see the same machine. "no-op" is a do-nothing pure ASGI middleware, the floor
-for any middleware. Bounded: well under a minute by default.
+for any middleware.
 
-    python bench/middleware.py [--block 25] [--rounds 200]
+The second table is what a user measures: requests per second over HTTP. Each variant is served by
+its own uvicorn process on loopback (httptools and uvloop when installed, as in production), driven
+by a raw-socket keep-alive client on several connections so that the server, not the client, is
+the bottleneck; rounds are paired as above, and the servers' CPU time per request is read from
+``/proc``. Bounded: rounds x block requests per variant, well under a minute by default.
+
+    python bench/middleware.py [--block 25] [--rounds 200] [--http-rounds 300] [--http-block 240]
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -202,11 +210,133 @@ class _Noop:
         await self.app(scope, receive, send)
 
 
+_SERVE = """
+import sys, time, uvicorn
+sys.path.insert(0, {bench!r})
+from middleware import build
+app = build({variant!r})
+
+@app.get("/_cpu")
+def cpu() -> float:  # the server's own CPU clock, read between blocks
+    return time.process_time()
+
+uvicorn.run(app, fd={fd}, log_level="warning", access_log=False)
+"""
+_REQUEST = b"GET /ok HTTP/1.1\r\nhost: bench\r\naccept-language: de-CH,de;q=0.9\r\n\r\n"
+_CONNECTIONS = 8
+
+
+def _serve(variant: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A uvicorn process serving ``variant`` on a loopback socket bound here (no port race)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    # Accepted sockets inherit it: without, Nagle + delayed ACK stall every answer by ~40 ms.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    code = _SERVE.format(bench=str(Path(__file__).resolve().parent), variant=variant, fd=listener.fileno())
+    process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[listener.fileno()])
+    port = listener.getsockname()[1]
+    listener.close()  # the child holds its own copy
+    return process, port
+
+
+async def _connection(port: int, count: int, request: bytes = _REQUEST) -> bytes:
+    """``count`` sequential keep-alive requests on one connection, each answered 200; the last body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b""
+    try:
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer: {head[:40]!r}")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = await reader.readexactly(length)
+    finally:
+        writer.close()
+    return body
+
+
+async def _server_cpu(port: int) -> float:
+    """The server process's CPU seconds so far (its ``time.process_time()``)."""
+    return float(await _connection(port, 1, b"GET /_cpu HTTP/1.1\r\nhost: bench\r\n\r\n"))
+
+
+async def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            await _connection(port, 1)
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the uvicorn server on port {port} did not start") from None
+            await asyncio.sleep(0.05)
+
+
+async def over_http(size: int, rounds: int, emit: Callable[[str], None]) -> None:
+    servers = {variant: _serve(variant) for variant in VARIANTS}
+    try:
+        for process, port in servers.values():
+            await _wait_ready(process, port)
+            await asyncio.gather(*(_connection(port, 100) for _ in range(_CONNECTIONS)))  # warm up
+        rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        per_connection = max(1, size // _CONNECTIONS)
+        count = per_connection * _CONNECTIONS
+        for _ in range(rounds):
+            order = list(servers.items())
+            random.shuffle(order)
+            for variant, (_, port) in order:
+                before, started = await _server_cpu(port), time.perf_counter()
+                await asyncio.gather(*(_connection(port, per_connection) for _ in range(_CONNECTIONS)))
+                elapsed = time.perf_counter() - started
+                cpu[variant].append((await _server_cpu(port) - before) / count * 1e6)
+                rates[variant].append(count / elapsed)
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(10)
+    stack = "uvloop + httptools" if _has("uvloop") and _has("httptools") else "asyncio + h11"
+    emit(f"\nover HTTP: uvicorn ({stack}) on loopback, {_CONNECTIONS} keep-alive connections,")
+    emit(f"{rounds} paired rounds of {count} GET /ok per variant, shuffled order")
+    emit("req/s and server CPU us per request are medians; costs are median paired ratios (IQR)\n")
+    emit(f"{'variant':<10}{'req/s':>8}{'rate cost':>26}{'CPU us':>9}{'CPU cost':>26}")
+    for variant in VARIANTS:
+        cells = f"{variant:<10}{statistics.median(rates[variant]):>8.0f}"
+        slower = [b / v for v, b in zip(rates[variant], rates["without"], strict=True)]
+        cells += "" if variant == "without" else f"{_spread(slower):>26}"
+        cells += f"{statistics.median(cpu[variant]):>{9 if variant != 'without' else 35}.1f}"
+        dearer = [v / b for v, b in zip(cpu[variant], cpu["without"], strict=True)]
+        emit(cells + ("" if variant == "without" else f"{_spread(dearer):>26}"))
+
+
+def _spread(ratios: list[float]) -> str:
+    low, median, high = statistics.quantiles([(r - 1) * 100 for r in ratios], n=4)
+    return f"{median:+.1f}% ({low:+.1f}..{high:+.1f})"
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--block", type=int, default=25, help="requests per variant per round")
     parser.add_argument("--rounds", type=int, default=200, help="paired rounds (median reported)")
+    parser.add_argument("--http-block", type=int, default=240, help="HTTP requests per variant per round")
+    parser.add_argument("--http-rounds", type=int, default=300, help="paired HTTP rounds; 0 skips HTTP")
     args = parser.parse_args()
-    if args.block < 1 or args.rounds < 4:
-        parser.error("--block must be at least 1 and --rounds at least 4")
+    if args.block < 1 or args.rounds < 4 or args.http_block < _CONNECTIONS:
+        parser.error(f"--block must be at least 1, --rounds at least 4, --http-block at least {_CONNECTIONS}")
+    if 0 < args.http_rounds < 4:
+        parser.error("--http-rounds must be 0 (skip) or at least 4")
     asyncio.run(main(args.block, args.rounds, print))
+    if args.http_rounds:
+        asyncio.run(over_http(args.http_block, args.http_rounds, print))

@@ -132,12 +132,16 @@ def json_pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def validation_items(errors: Iterable[Mapping[str, Any]], language: str) -> list[dict[str, str]]:
+def validation_items(
+    errors: Iterable[Mapping[str, Any]], language: str, *, body_is_json: bool = True
+) -> list[dict[str, str]]:
     """Pydantic/FastAPI error dicts -> safe items; ``input``, ``ctx`` and ``msg`` are dropped.
 
     The message comes from the catalog entry ``validation.<type>`` (else ``validation.invalid``),
     formatted only with schema constraints such as ``gt`` or ``max_length``, so neither the
-    rejected value nor a custom validator's text (which may quote it) reaches the client.
+    rejected value nor a custom validator's text (which may quote it) reaches the client. With
+    ``body_is_json=False`` (the request declared another ``Content-Type``), a body that is not an
+    object says so and names the header to send: FastAPI leaves such a body unparsed.
     """
     items: list[dict[str, str]] = []
     for error in errors:
@@ -149,18 +153,22 @@ def validation_items(errors: Iterable[Mapping[str, Any]], language: str) -> list
         kind = str(error.get("type", "value_error"))
         # FastAPI puts the parse position into the location of a JSON syntax error.
         pointer = "" if kind == "json_invalid" else json_pointer(path)
-        items.append(
-            {
-                "in": where,
-                "pointer": pointer,
-                "type": kind,
-                "message": _item_message(kind, error.get("ctx"), language),
-            }
-        )
+        if not body_is_json and where == "body" and not pointer and kind in _NOT_AN_OBJECT:
+            message = _item_message("body_not_json", None, language)
+        else:
+            message = _item_message(kind, error.get("ctx"), language)
+        items.append({"in": where, "pointer": pointer, "type": kind, "message": message})
     return items
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or any ``+json`` type, parameters ignored."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def _item_message(kind: str, ctx: Any, language: str) -> str:

@@ -38,9 +38,9 @@ def new_request_id() -> str:
     try:
         return _pool.pop()
     except IndexError:
-        hexed = os.urandom(16 * _POOL_SIZE).hex()
-        _pool.extend([hexed[i : i + 32] for i in range(32, len(hexed), 32)])
-        return hexed[:32]
+        # hex() with a separator every 16 bytes, then split: all in C, no Python loop.
+        _pool.extend(os.urandom(16 * _POOL_SIZE).hex(" ", 16).split(" "))
+        return _pool.pop()
 
 
 def accept_request_id(raw: bytes) -> str | None:

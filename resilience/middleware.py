@@ -59,6 +59,7 @@ from resilience._payload import (
     PROBLEM_MEDIA_TYPE,
     ErrorDetail,
     ErrorResponse,
+    is_json_media_type,
     prefers_problem,
     validation_items,
 )
@@ -90,7 +91,7 @@ PRODUCTION_ENV_VARS = ("ENVIRONMENT", "APP_ENV", "ENV")
 """Environment variables that, set to ``production`` or ``prod``, make ``debug=True`` an error."""
 
 _PRODUCTION_VALUES = frozenset({"production", "prod"})
-_SCOPE_KEY = "resilience.errors"  # (formatter, request id), for handlers inside the stack
+_SCOPE_KEY = "resilience.errors"  # the formatter, for handlers inside the stack (the id is in the context)
 _LOG_LEVELS = {
     Severity.INFO: logging.INFO,
     Severity.WARNING: logging.WARNING,
@@ -149,12 +150,14 @@ class _Formatter:
 
     def response(self, exc: Exception, scope: Scope, request_id: str) -> tuple[Response, bool]:
         """The full answer for ``exc`` and whether it was unexpected; logs it with the request id."""
-        accept = accept_language = None
+        accept = accept_language = content_type = None
         for name, value in scope.get("headers", ()):
             if name == b"accept":
                 accept = value.decode("latin-1")
             elif name == b"accept-language":
                 accept_language = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
         outcome = self._classify(exc, scope, request_id)
         language = negotiate_language(accept_language, self.default_language)
         found = CATALOGS.lookup(language, outcome.code) or CATALOGS.lookup(language, f"HTTP_{outcome.status}")
@@ -163,7 +166,8 @@ class _Formatter:
         else:
             language, title = DEFAULT_LANGUAGE, _reason_phrase(outcome.status)
         if outcome.code == "VALIDATION_ERROR":
-            outcome.members["errors"] = validation_items(_errors_of(exc), language)
+            body_is_json = content_type is None or is_json_media_type(content_type)
+            outcome.members["errors"] = validation_items(_errors_of(exc), language, body_is_json=body_is_json)
         if self.debug and outcome.status >= 500:
             outcome.members["debug"] = {
                 "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
@@ -346,6 +350,7 @@ class ErrorHandlingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Every line here runs on every request: kept to plain local operations on purpose.
         header = self._header
         request_id = None
         if self._trust:
@@ -355,24 +360,23 @@ class ErrorHandlingMiddleware:
                     break
         if request_id is None:
             request_id = new_request_id()
-        scope[_SCOPE_KEY] = (self.formatter, request_id)
-        id_header = (header, request_id.encode("latin-1"))
+        scope[_SCOPE_KEY] = self.formatter
         started = False
 
         # A plain function returning ``send``'s awaitable: no coroutine of its own per message,
-        # and body messages pass through after one type check.
+        # and once the response started, body messages pass straight through.
         def send_with_id(message: Message) -> Awaitable[None]:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            if started or message["type"] != "http.response.start":
+                return send(message)
+            started = True
+            headers = message.get("headers", ())
+            for name, _ in headers:
+                if name.lower() == header:
+                    break  # the application set its own id: keep it, never send two
+            else:
                 # A new list: the response object may own (and reuse) the one in the message.
-                headers = [*message.get("headers", ())]
-                for name, _ in headers:
-                    if name.lower() == header:
-                        break  # the application set its own id: keep it, never send two
-                else:
-                    headers.append(id_header)
-                message["headers"] = headers
+                message["headers"] = [*headers, (header, request_id.encode("latin-1"))]
             return send(message)
 
         token = current_request_id.set(request_id)
@@ -400,12 +404,13 @@ class ErrorHandlingMiddleware:
 
 def _formatter_and_id(request: Request) -> tuple[_Formatter, str, bool]:
     """The middleware's formatter and id, or defaults when the middleware is not installed."""
-    installed = request.scope.get(_SCOPE_KEY)
-    if installed is not None:
-        return installed[0], installed[1], True
+    formatter = request.scope.get(_SCOPE_KEY)
+    request_id = current_request_id.get()
+    if formatter is not None and request_id is not None:
+        return formatter, request_id, True
     raw = request.headers.get("x-request-id")
     request_id = (accept_request_id(raw.encode("latin-1")) if raw else None) or new_request_id()
-    return _default_formatter(), request_id, False
+    return formatter or _default_formatter(), request_id, False
 
 
 @functools.cache

@@ -66,6 +66,34 @@ def test_malformed_json_points_at_the_whole_body(demo: Call) -> None:
     assert body["error"]["context"]["errors"][0]["pointer"] == ""
 
 
+@pytest.mark.parametrize(
+    ("content_type", "language", "expected"),
+    [
+        ("text/plain", "en", "The body must be JSON: send it with Content-Type: application/json."),
+        ("application/x-www-form-urlencoded", "de", "Der Body muss JSON sein"),
+    ],
+)
+def test_a_json_body_sent_with_another_content_type_names_the_header(
+    demo: Call, content_type: str, language: str, expected: str
+) -> None:
+    response = demo(
+        "POST",
+        "/orders",
+        content=b'{"item": "tea", "quantity": 1}',
+        headers={"content-type": content_type, "accept-language": language},
+    )
+    body = assert_envelope(response, 400, "VALIDATION_ERROR")
+    [error] = body["error"]["context"]["errors"]
+    assert (error["in"], error["pointer"], error["type"]) == ("body", "", "model_attributes_type")
+    assert error["message"].startswith(expected)
+
+
+def test_a_non_object_json_body_keeps_the_plain_message(demo: Call) -> None:
+    response = demo("POST", "/orders", json=[1, 2], headers={"content-type": "application/vnd.api+json"})
+    [error] = assert_envelope(response, 400, "VALIDATION_ERROR")["error"]["context"]["errors"]
+    assert error["message"] == "Must be an object."
+
+
 def test_http_exception_keeps_the_applications_detail(demo: Call) -> None:
     body = assert_envelope(demo("GET", "/items/404"), 404, "HTTP_404")
     assert body["error"]["message"] == "Not found."
