@@ -14,8 +14,9 @@ for any middleware.
 The second table is what a user measures: requests per second over HTTP. Each variant is served by
 its own uvicorn process on loopback (httptools and uvloop when installed, as in production), driven
 by a raw-socket keep-alive client on several connections so that the server, not the client, is
-the bottleneck; rounds are paired as above, and the servers' CPU time per request is read from
-``/proc``. Bounded: rounds x block requests per variant, well under a minute by default.
+the bottleneck; rounds are paired as above, and each server's CPU time per request is read from the
+server itself (its ``time.process_time()`` between blocks). Bounded: rounds x block requests per
+variant; about a minute and a half for both tables by default.
 
     python bench/middleware.py [--block 25] [--rounds 200] [--http-rounds 300] [--http-block 240]
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import random
 import socket
@@ -299,31 +301,27 @@ async def over_http(size: int, rounds: int, emit: Callable[[str], None]) -> None
         for process, _ in servers.values():
             process.terminate()
             process.wait(10)
-    stack = "uvloop + httptools" if _has("uvloop") and _has("httptools") else "asyncio + h11"
+    production = all(importlib.util.find_spec(name) for name in ("uvloop", "httptools"))
+    stack = "uvloop + httptools" if production else "asyncio + h11"
     emit(f"\nover HTTP: uvicorn ({stack}) on loopback, {_CONNECTIONS} keep-alive connections,")
     emit(f"{rounds} paired rounds of {count} GET /ok per variant, shuffled order")
     emit("req/s and server CPU us per request are medians; costs are median paired ratios (IQR)\n")
     emit(f"{'variant':<10}{'req/s':>8}{'rate cost':>26}{'CPU us':>9}{'CPU cost':>26}")
     for variant in VARIANTS:
-        cells = f"{variant:<10}{statistics.median(rates[variant]):>8.0f}"
         slower = [b / v for v, b in zip(rates[variant], rates["without"], strict=True)]
-        cells += "" if variant == "without" else f"{_spread(slower):>26}"
-        cells += f"{statistics.median(cpu[variant]):>{9 if variant != 'without' else 35}.1f}"
         dearer = [v / b for v, b in zip(cpu[variant], cpu["without"], strict=True)]
-        emit(cells + ("" if variant == "without" else f"{_spread(dearer):>26}"))
+        emit(
+            f"{variant:<10}{statistics.median(rates[variant]):>8.0f}{_spread(slower):>26}"
+            f"{statistics.median(cpu[variant]):>9.1f}{_spread(dearer):>26}"
+        )
 
 
 def _spread(ratios: list[float]) -> str:
+    """Median and quartiles of ``ratio - 1`` in percent; blank for the baseline's own column."""
+    if all(r == 1 for r in ratios):
+        return ""
     low, median, high = statistics.quantiles([(r - 1) * 100 for r in ratios], n=4)
     return f"{median:+.1f}% ({low:+.1f}..{high:+.1f})"
-
-
-def _has(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -166,9 +166,10 @@ _NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
 
 
 def is_json_media_type(content_type: str) -> bool:
-    """``application/json`` or any ``+json`` type, parameters ignored."""
-    media = content_type.partition(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
+    """``application/json`` or ``application/<anything>+json``, parameters such as ``charset``
+    ignored: the rule FastAPI uses to decide whether it parses a request body as JSON."""
+    kind, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _item_message(kind: str, ctx: Any, language: str) -> str:

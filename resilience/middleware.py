@@ -370,13 +370,15 @@ class ErrorHandlingMiddleware:
             if started or message["type"] != "http.response.start":
                 return send(message)
             started = True
-            headers = message.get("headers", ())
+            # A new list: the response object may own (and reuse) the one in the message, and
+            # ASGI allows any iterable, which the scan below must not use up.
+            headers = [*message.get("headers", ())]
             for name, _ in headers:
                 if name.lower() == header:
                     break  # the application set its own id: keep it, never send two
             else:
-                # A new list: the response object may own (and reuse) the one in the message.
-                message["headers"] = [*headers, (header, request_id.encode("latin-1"))]
+                headers.append((header, request_id.encode("latin-1")))
+            message["headers"] = headers
             return send(message)
 
         token = current_request_id.set(request_id)

@@ -22,6 +22,7 @@ from typing import ClassVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resilience import errors
+from resilience._payload import is_json_media_type
 
 __all__ = [
     "OPEN_PATHS",
@@ -54,9 +55,8 @@ class UnsupportedMediaTypeError(errors.ResilienceError):
 def require_json(scope: Scope) -> Scope:
     """The request's scope if its body is JSON; raise :class:`UnsupportedMediaTypeError` if not.
 
-    JSON is ``application/json`` or ``application/<anything>+json`` (parameters such as ``charset``
-    are ignored), the rule FastAPI uses to decide whether it parses a body. A body without any
-    ``Content-Type`` is declared JSON: the returned scope carries ``Content-Type: application/json``.
+    JSON as :func:`~resilience._payload.is_json_media_type` (and FastAPI) decides it. A body without
+    any ``Content-Type`` is declared JSON: the returned scope carries ``Content-Type: application/json``.
     """
     headers = dict(scope["headers"])
     length = headers.get(b"content-length", b"").strip()
@@ -65,11 +65,10 @@ def require_json(scope: Scope) -> Scope:
     raw = headers.get(b"content-type")
     if raw is None:
         return {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
-    media = raw.split(b";", 1)[0].strip().lower()
-    kind, _, subtype = media.partition(b"/")
-    if kind == b"application" and (subtype == b"json" or subtype.endswith(b"+json")):
+    content_type = raw.decode("latin-1")
+    if is_json_media_type(content_type):
         return scope
-    shown = raw.decode("latin-1")[:100]
+    shown = content_type[:100]
     raise UnsupportedMediaTypeError(
         f"the request body must be JSON: send 'Content-Type: application/json' (got {shown!r})"
     )
