@@ -9,8 +9,8 @@ GET      /messages                         list (filters, paging)
 GET      /messages/{id}                    one message with its attempts
 POST     /messages/{id}/retry              redrive now
 POST     /messages/{id}/resolve            mark resolved
-POST     /messages/redrive                 bulk redrive by filter (``dry_run``)
-POST     /messages/resolve                 bulk resolve by filter (``dry_run``)
+POST     /messages/redrive                 bulk redrive by filter, or ``"all": true`` (``dry_run``)
+POST     /messages/resolve                 bulk resolve by filter, or ``"all": true`` (``dry_run``)
 GET      /stats                            depth by status/service/fingerprint, oldest age
 GET      /metrics                          Prometheus
 GET      /health                           liveness (no key needed)
@@ -34,6 +34,7 @@ from resilience import errors
 from resilience.dlq.metrics import CONTENT_TYPE, DLQMetrics
 from resilience.dlq.models import Message, MessageStatus
 from resilience.dlq.schemas import (
+    BULK_FILTERS,
     AttemptOut,
     BatchIn,
     BatchItemOut,
@@ -78,6 +79,13 @@ class DatabaseUnavailableError(errors.ResilienceError):
 
 class BatchTooLargeError(errors.InvalidRequestError):
     code = "BATCH_TOO_LARGE"
+    expose_message = True
+
+
+class FilterRequiredError(errors.InvalidRequestError):
+    """A bulk request without a filter and without ``"all": true`` (or with both)."""
+
+    code = "FILTER_REQUIRED"
     expose_message = True
 
 
@@ -242,7 +250,20 @@ def resolve_message(message_id: Annotated[str, Path(max_length=64)], request: Re
     return CreatedOut(message_id=message.id, status=message.status.value)
 
 
-def _bulk_filter(body: BulkIn) -> MessageFilter:
+def _bulk_filter(body: BulkIn, action: str) -> MessageFilter:
+    """The selection of a bulk request; an empty one must say ``"all": true`` (dry run or not, so a
+    dry run previews exactly what the same request without it would do)."""
+    given = body.filters_given()
+    if not given and not body.all:
+        raise FilterRequiredError(
+            f"bulk {action} needs at least one filter ({', '.join(BULK_FILTERS)}), "
+            f'or "all": true to {action} every unresolved message (up to limit)'
+        )
+    if given and body.all:
+        raise FilterRequiredError(
+            f'"all": true means every unresolved message, but filters were given ({", ".join(given)}): '
+            'send either the filters or "all": true, not both'
+        )
     return MessageFilter(
         source_queue=body.source_queue,
         destination_service=body.destination_service,
@@ -258,7 +279,7 @@ async def bulk_redrive(body: BulkIn, request: Request) -> BulkOut:
     state = _state(request)
     ids = await run_in_threadpool(
         state.store.bulk,
-        _bulk_filter(body),
+        _bulk_filter(body, "redrive"),
         action=MessageStatus.RETRYING,
         dry_run=body.dry_run,
         limit=body.limit,
@@ -271,7 +292,7 @@ async def bulk_redrive(body: BulkIn, request: Request) -> BulkOut:
 @router.post("/messages/resolve", response_model=BulkOut, summary="Resolve every unresolved match")
 def bulk_resolve(body: BulkIn, request: Request) -> BulkOut:
     ids = _state(request).store.bulk(
-        _bulk_filter(body), action=MessageStatus.RESOLVED, dry_run=body.dry_run, limit=body.limit
+        _bulk_filter(body, "resolve"), action=MessageStatus.RESOLVED, dry_run=body.dry_run, limit=body.limit
     )
     return BulkOut(dry_run=body.dry_run, matched=len(ids), message_ids=ids)
 

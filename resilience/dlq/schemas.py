@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 __all__ = [
+    "BULK_FILTERS",
     "AttemptOut",
     "BatchIn",
     "BatchItemIn",
@@ -151,7 +152,12 @@ class MessageList(BaseModel):
 
 
 class BulkIn(_Strict):
-    """Selects unresolved messages; every given condition must hold. ``dry_run`` changes nothing."""
+    """Selects unresolved messages; every given condition must hold. ``dry_run`` changes nothing.
+
+    At least one filter (:data:`BULK_FILTERS`) is required, or ``"all": true`` (and then no filter)
+    to act on every unresolved message; the API refuses anything else with 400 ``FILTER_REQUIRED``,
+    so an empty body ``{}`` cannot resolve or redrive the whole queue by accident.
+    """
 
     source_queue: Name | None = None
     destination_service: Name | None = None
@@ -159,8 +165,28 @@ class BulkIn(_Strict):
     fingerprint: Name | None = None
     created_after: Timestamp | None = None
     created_before: Timestamp | None = None
+    all: StrictBool = Field(
+        default=False,
+        description="Act on every unresolved message (up to limit); required when no filter is given, "
+        "and refused together with one.",
+    )
     limit: int = Field(default=1000, ge=1, le=10_000)
     dry_run: StrictBool = False
+
+    def filters_given(self) -> list[str]:
+        """Names of the filters this request sets."""
+        return [name for name in BULK_FILTERS if getattr(self, name) is not None]
+
+
+BULK_FILTERS = (
+    "source_queue",
+    "destination_service",
+    "status",
+    "fingerprint",
+    "created_after",
+    "created_before",
+)
+"""The fields of :class:`BulkIn` that narrow the selection (``limit`` only caps it)."""
 
 
 class BulkOut(BaseModel):

@@ -288,6 +288,38 @@ def test_bulk_redrive_and_resolve_with_dry_run(api: httpx.Client) -> None:
     assert bad.status_code == 400
 
 
+@pytest.mark.parametrize("action", ["resolve", "redrive"])
+def test_bulk_without_a_filter_needs_all_true(api: httpx.Client, action: str) -> None:
+    """``{}`` used to resolve (or redrive) up to 1000 messages: the whole queue, by accident."""
+    ids = [
+        api.post("/messages", json=message_body(n, source_queue=f"q{n % 2}")).json()["message_id"]
+        for n in range(4)
+    ]
+    for body in [{}, {"dry_run": True}, {"limit": 2}, {"all": False}]:
+        refused = api.post(f"/messages/{action}", json=body)
+        assert refused.status_code == 400, body
+        error = refused.json()["error"]
+        assert error["code"] == "FILTER_REQUIRED" and refused.json()["request_id"]
+        assert f"bulk {action} needs at least one filter" in error["detail"]
+        assert "source_queue" in error["detail"] and '"all": true' in error["detail"]
+    both = api.post(f"/messages/{action}", json={"all": True, "source_queue": "q0"})
+    assert both.status_code == 400 and both.json()["error"]["code"] == "FILTER_REQUIRED"
+    assert "(source_queue)" in both.json()["error"]["detail"]
+    assert api.post(f"/messages/{action}", json={"all": "yes"}).json()["error"]["code"] == "VALIDATION_ERROR"
+    statuses = [m["status"] for m in api.get("/messages").json()["messages"]]
+    assert statuses == ["PENDING"] * 4  # nothing moved
+
+    preview = api.post(f"/messages/{action}", json={"all": True, "dry_run": True}).json()
+    assert preview["dry_run"] is True and set(preview["message_ids"]) == set(ids)
+    assert api.get("/messages", params={"status": "PENDING"}).json()["total"] == 4
+    moved = api.post(f"/messages/{action}", json={"all": True, "limit": 3}).json()
+    assert moved["matched"] == 3 and moved["message_ids"] == ids[:3]  # the oldest first
+    after = "RESOLVED" if action == "resolve" else "RETRYING"
+    assert api.get("/messages", params={"status": after}).json()["total"] == 3
+    # One filter is enough, as before.
+    assert api.post(f"/messages/{action}", json={"status": ["PENDING"]}).json()["message_ids"] == ids[3:]
+
+
 def test_stats_group_by_fingerprint(api: httpx.Client) -> None:
     for n in range(4):
         api.post("/messages", json=message_body(n, error_message=f"KeyError: 'user-{n}' missing in row {n}"))
