@@ -30,6 +30,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RequestGuard",
     "UnsupportedMediaTypeError",
+    "bounded_body",
     "require_json",
 ]
 
@@ -75,14 +76,47 @@ def require_json(scope: Scope) -> Scope:
 
 
 class JSONBodyGuard:
-    """Pure ASGI: only :func:`require_json`, for an app that wants the 415 without the rest (the
-    stub gateway). Add it inside the error middleware so the error gets the standard envelope."""
+    """Pure ASGI: :func:`require_json` and, with ``max_body_bytes``, the size limit of
+    :func:`bounded_body`, for an app that wants those without the API key (the stub gateway). Add it
+    inside the error middleware so the errors get the standard envelope."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int | None = None) -> None:
         self.app = app
+        self._max = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(require_json(scope) if scope["type"] == "http" else scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope = require_json(scope)
+        if self._max is not None:
+            receive = await bounded_body(scope, receive, self._max)
+        await self.app(scope, receive, send)
+
+
+async def bounded_body(scope: Scope, receive: Receive, max_bytes: int) -> Receive:
+    """Read the whole request body, at most ``max_bytes``, and return a ``receive`` that replays it.
+
+    A larger body raises :class:`PayloadTooLargeError`: at once from its ``Content-Length``, or as
+    soon as a chunked body passes the limit (nothing beyond ``max_bytes`` is buffered).
+    """
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return _replay([message], receive)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}], receive)
 
 
 class _Unauthenticated(errors.AuthenticationError):
@@ -102,7 +136,7 @@ class RequestGuard:
         if self._key is not None and scope["path"] not in OPEN_PATHS:
             self._authenticate(scope)
         scope = require_json(scope)
-        await self.app(scope, await self._bounded_body(scope, receive), send)
+        await self.app(scope, await bounded_body(scope, receive, self._max), send)
 
     def _authenticate(self, scope: Scope) -> None:
         presented: bytes | None = None
@@ -116,25 +150,6 @@ class RequestGuard:
         raise _Unauthenticated(
             "missing or invalid API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
-
-    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive:
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self._max:
-                raise PayloadTooLargeError(f"request body exceeds the limit of {self._max} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return _replay([message], receive)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max:
-                raise PayloadTooLargeError(f"request body exceeds the limit of {self._max} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}], receive)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -82,9 +82,9 @@ class _JobNotQueuedError(UpstreamUnavailableError):
 
 
 class JobIn(BaseModel):
-    """A job for the processing service; extra fields travel with it."""
+    """A job for the processing service; any other field is refused (400 naming it)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(min_length=1, max_length=64)
     region: str | None = Field(default=None, max_length=64)
@@ -220,8 +220,9 @@ def create_app(config: GatewayConfig, *, environ: Mapping[str, str] | None = Non
 
     app.add_middleware(_CountRequests, counter=metrics.requests)
     # Inside the error middleware (appended = innermost): a non-JSON body is a 415 in the envelope
-    # naming the header to send, instead of FastAPI's "Must be an object" for curl's form encoding.
-    app.user_middleware.append(Middleware(JSONBodyGuard))
+    # naming the header to send, instead of FastAPI's "Must be an object" for curl's form encoding;
+    # a body over config.max_body_bytes is a 413, refused before it is read in full.
+    app.user_middleware.append(Middleware(JSONBodyGuard, max_body_bytes=config.max_body_bytes))
 
     @app.get("/forecast/{region}")
     async def forecast(region: Annotated[str, Path(pattern=_NAME)], response: Response) -> dict[str, Any]:

@@ -9,7 +9,8 @@
             "timeout": 1.0,                               # seconds per attempt, body included
             "retry": {"max_attempts": 3, "base_delay": 0.05, "max_delay": 0.5, "timeout": 2.5},
             "fallback": {"strategy": "last_known_good", "ttl": 300, "default": {...}}}},
-     "dlq": {"url": "http://127.0.0.1:8000", "api_key": null, "spool_path": null}}
+     "dlq": {"url": "http://127.0.0.1:8000", "api_key": null, "spool_path": null},
+     "max_body_bytes": 65536}                            # larger request bodies: 413
 
 Upstream URLs and the DLQ can be overridden without editing the file (precedence: arguments, then
 environment ``GATEWAY_UPSTREAMS="name=url,name=url"``, ``GATEWAY_DLQ_URL``, ``DLQ_API_KEY``, then a
@@ -32,6 +33,7 @@ from stubs._http import tls_context
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "DEFAULT_MAX_BODY_BYTES",
     "REQUIRED_UPSTREAMS",
     "ConfigError",
     "DLQSettings",
@@ -43,6 +45,7 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default-config.json")
 REQUIRED_UPSTREAMS = ("user-service", "weather-service", "prediction-service", "processing-service")
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
@@ -70,6 +73,9 @@ class GatewayConfig(BaseModel):
     toggles: dict[str, Any] | None = None
     """Run-time fallback switches (``force_fallback``, ``disabled_features``)."""
     dlq: DLQSettings = Field(default_factory=DLQSettings)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1, le=64 * 1024 * 1024)
+    """Largest request body the gateway reads (a job is a few hundred bytes); above it, 413
+    ``PAYLOAD_TOO_LARGE`` before the body is parsed."""
     source: str = "config"
     """Where the configuration came from; error messages start with it."""
 

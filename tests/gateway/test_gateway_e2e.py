@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from harness.scenario import load_scenario
 from resilience.dlq.app import create_app as create_dlq_app
 from resilience.dlq.settings import Settings
 from stubs.gateway.app import create_app as create_gateway_app
-from stubs.gateway.config import ConfigError, load_config
+from stubs.gateway.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from stubs.gateway.upstreams import UpstreamClient, UpstreamStatusError
 from stubs.platform import Platform
 from stubs.server import StubServer
@@ -253,6 +255,71 @@ def test_a_job_sent_without_a_json_content_type_gets_a_helpful_415(
     assert platform.control("processing-service").count() == 0
     for headers in ({"Content-Type": "application/json; charset=utf-8"}, {}):  # no header: taken as JSON
         assert gateway.post("/jobs", content=job, headers=headers).json()["status"] == "processed"
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _job_bodies_sent_today() -> list[Any]:
+    """Every body the shipped scenarios' probes POST to /jobs, plus the locustfile's (whose region is
+    one of north/south/east/west): what the stricter job schema must keep accepting."""
+    bodies: list[Any] = [{"kind": "recompute", "region": region} for region in ("north", "west")]
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        for probe in load_scenario(path).probes.values():
+            if probe.http is not None and probe.http.method == "POST" and probe.http.path == "/jobs":
+                bodies.append(probe.http.body)
+    return bodies
+
+
+def test_a_job_with_a_field_outside_the_schema_is_refused(gateway: httpx.Client, platform: Platform) -> None:
+    response = gateway.post("/jobs", json={"kind": "recompute", "region": "north", "priority": "high"})
+    assert_error_envelope(response, 400, "VALIDATION_ERROR")
+    [problem] = response.json()["error"]["context"]["errors"]
+    assert (problem["pointer"], problem["type"]) == ("/priority", "extra_forbidden")
+    assert platform.control("processing-service").count() == 0
+
+    bodies = _job_bodies_sent_today()
+    assert {"kind": "report", "region": "north"} in bodies  # slow-dlq.yaml's probe was found
+    for body in bodies:
+        assert gateway.post("/jobs", json=body).json()["status"] == "processed", body
+    assert platform.control("processing-service").count() == len(bodies)
+
+
+def test_a_job_body_over_the_configured_limit_is_a_413(
+    make_gateway: Callable[..., httpx.Client], platform: Platform
+) -> None:
+    gateway = make_gateway(extra={"max_body_bytes": 1024})
+    big = {"kind": "recompute", "region": "north", "pad": "x" * 2000}
+    response = gateway.post("/jobs", json=big)
+    assert_error_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert "1024 bytes" in response.json()["error"]["detail"]
+
+    def chunked() -> Any:  # no Content-Length: the limit holds while the body is read
+        yield b'{"kind": "'
+        for _ in range(4):
+            yield b"x" * 512
+        yield b'"}'
+
+    streamed = gateway.post("/jobs", content=chunked(), headers={"Content-Type": "application/json"})
+    assert_error_envelope(streamed, 413, "PAYLOAD_TOO_LARGE")
+    assert platform.control("processing-service").count() == 0
+    # Just under the limit (whitespace is legal JSON) is read and processed as usual.
+    padded = b'{"kind": "recompute",' + b" " * 980 + b'"region": "north"}'
+    assert len(padded) <= 1024
+    assert gateway.post("/jobs", content=padded).json()["status"] == "processed"
+    assert platform.control("processing-service").count() == 1
+
+
+def test_the_default_body_limit_is_64_kib_and_the_limit_must_be_positive(
+    gateway: httpx.Client, tmp_path: Path
+) -> None:
+    assert load_config(environ={}).max_body_bytes == 65536
+    over = b'{"kind": "' + b"x" * 65536 + b'"}'
+    assert_error_envelope(gateway.post("/jobs", content=over), 413, "PAYLOAD_TOO_LARGE")
+    path = tmp_path / "zero.json"
+    path.write_text(json.dumps({**json.loads(DEFAULT_CONFIG_PATH.read_text()), "max_body_bytes": 0}))
+    with pytest.raises(ConfigError, match="max_body_bytes"):
+        load_config(path, environ={})
 
 
 def test_an_unknown_breaker_is_named_with_the_known_ones(gateway: httpx.Client) -> None:
