@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from harness.scenario import (
     BreakerGate,
@@ -24,6 +25,8 @@ from harness.scenario import (
     StubFault,
     ValueGate,
 )
+from stubs.behaviour import Behaviour
+from stubs.behaviour import Fault as StubBehaviour
 
 __all__ = [
     "Plan",
@@ -31,6 +34,7 @@ __all__ = [
     "PlannedPhase",
     "Step",
     "StepKind",
+    "describe_fault",
     "gate_title",
     "make_plan",
     "render_plan",
@@ -144,12 +148,35 @@ def gate_title(gate: Gate) -> str:
     raise TypeError(f"unknown gate {gate!r}")  # pragma: no cover - the union is closed
 
 
+def _stub_fields(fault: StubBehaviour) -> dict[str, Any]:
+    """The fields of a stub fault that differ from a healthy stub, and ``error_status`` whenever the
+    fault returns errors (it has a default, 503, which ``exclude_defaults`` would hide)."""
+    shown = fault.model_dump(mode="json", exclude_defaults=True)
+    if fault.error_rate > 0 or fault.fail_first > 0:
+        shown["error_status"] = fault.error_status
+    if isinstance(fault, Behaviour) and fault.schedule:
+        shown["schedule"] = [
+            {"duration_s": step.duration_s, **({"fault": f} if (f := _stub_fields(step.fault)) else {})}
+            for step in fault.schedule
+        ]
+    order = list(type(fault).model_fields)
+    return dict(sorted(shown.items(), key=lambda item: order.index(item[0])))
+
+
+def describe_fault(fault: Fault) -> str:
+    """One line saying what a fault does; a stub fault names its error statuses when it fails requests."""
+    if isinstance(fault, StubFault):
+        fields = _stub_fields(fault.behaviour)
+        return f"stub {fault.stub}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+    return fault.describe()
+
+
 def make_plan(scenario: Scenario) -> Plan:
     phases = []
     start = 0.0
     for phase in scenario.phases:
         faults = tuple(
-            PlannedFault(f"{phase.name}#{i}", phase.name, fault, fault.describe())
+            PlannedFault(f"{phase.name}#{i}", phase.name, fault, describe_fault(fault))
             for i, fault in enumerate(phase.faults)
         )
         phases.append(PlannedPhase(phase.name, start, start + phase.duration, faults))

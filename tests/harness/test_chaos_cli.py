@@ -58,3 +58,33 @@ def test_new_writes_a_valid_commented_starter_and_refuses_to_overwrite(tmp_path:
     again = runner.invoke(cli, ["new", "my-check", "--dir", str(tmp_path)])
     assert again.exit_code == 2 and "--force" in again.output
     assert runner.invoke(cli, ["new", "bad name!", "--dir", str(tmp_path)]).exit_code == 2
+
+
+def _stub_fault_text(behaviour: str) -> str:
+    text = (
+        "version: 1\nname: t\nphases:\n  - name: a\n    duration: 1\n"
+        f"    faults: [{{stub: weather-service, behaviour: {behaviour}}}]\n"
+    )
+    [step] = [s for s in make_plan(parse_scenario(text)).steps() if s.kind is StepKind.APPLY]
+    return step.text
+
+
+def test_plan_names_the_status_a_stub_fault_answers_with() -> None:
+    # Written out or left at its default (503), the status is shown whenever the stub fails requests.
+    assert _stub_fault_text("{error_rate: 0.5, error_status: [502, 504]}") == (
+        "stub weather-service: error_rate=0.5, error_status=[502, 504]"
+    )
+    assert _stub_fault_text("{error_rate: 1.0}") == "stub weather-service: error_rate=1.0, error_status=[503]"
+    assert _stub_fault_text("{fail_first: 2, retry_after_s: 1}") == (
+        "stub weather-service: error_status=[503], retry_after_s=1, fail_first=2"
+    )
+    schedule = "{schedule: [{duration_s: 1, fault: {error_rate: 1, error_status: [500]}}, {duration_s: 2}]}"
+    assert _stub_fault_text(schedule) == (
+        "stub weather-service: schedule=[{'duration_s': 1.0, 'fault': {'error_rate': 1.0, "
+        "'error_status': [500]}}, {'duration_s': 2.0}]"
+    )
+    # A fault that fails nothing does not mention a status it never sends.
+    assert _stub_fault_text("{drop_rate: 0.3}") == "stub weather-service: drop_rate=0.3"
+    result = CliRunner().invoke(cli, ["plan", str(ROOT / "scenarios" / "slow-dlq.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "apply        stub processing-service: error_rate=1.0, error_status=[503]" in result.output
