@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -39,6 +39,20 @@ def validation_message(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+class _RequestsQuery(BaseModel):
+    """The query of ``GET /_admin/requests``; other parameters are ignored, as FastAPI would."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    route: str | None = None
+    limit: int | None = Field(default=None, ge=0, le=100_000)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    """The stubs' own error body: ``{"error": {"code": ..., "message": ...}}``."""
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
 def _admin_router(
     service: str, engine: FaultEngine, recorder: RequestRecorder, on_reset: Callable[[], None] | None
 ) -> APIRouter:
@@ -53,14 +67,8 @@ def _admin_router(
         try:
             behaviour = Behaviour.model_validate_json(await request.body() or b"{}")
         except ValidationError as error:
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "error": {
-                        "code": "INVALID_BEHAVIOUR",
-                        "message": f"invalid behaviour for {service}: {validation_message(error)}",
-                    }
-                },
+            return _error(
+                422, "INVALID_BEHAVIOUR", f"invalid behaviour for {service}: {validation_message(error)}"
             )
         engine.set(behaviour)
         return engine.describe()
@@ -71,10 +79,13 @@ def _admin_router(
         return engine.describe()
 
     @router.get("/requests")
-    async def requests(
-        route: str | None = None, limit: int | None = Query(None, ge=0, le=100_000)
-    ) -> dict[str, Any]:
-        return recorder.snapshot(route=route, limit=limit)
+    async def requests(request: Request) -> Any:
+        # Validated here rather than by FastAPI, whose 422 body ({"detail": [...]}) is not the stubs' format.
+        try:
+            query = _RequestsQuery.model_validate(dict(request.query_params))
+        except ValidationError as error:
+            return _error(422, "INVALID_QUERY", f"invalid query for {service}: {validation_message(error)}")
+        return recorder.snapshot(route=query.route, limit=query.limit)
 
     @router.post("/reset")
     async def reset() -> dict[str, str]:

@@ -193,6 +193,33 @@ def test_bad_admin_input_is_422_with_a_clear_message(client: httpx.Client, platf
         platform.control("weather-service").set_behaviour(fail_first=-1)
 
 
+@pytest.mark.parametrize("query", ["limit=many", "limit=-1", "limit=100001", "limit=2.5"])
+def test_bad_requests_query_is_422_in_the_stubs_error_format(
+    client: httpx.Client, platform: Platform, query: str
+) -> None:
+    base = platform.urls["weather-service"]
+    response = client.get(f"{base}/_admin/requests?route=/weather/{{location}}&{query}")
+    assert response.status_code == 422
+    body = response.json()
+    assert list(body) == ["error"] and body["error"]["code"] == "INVALID_QUERY"
+    assert body["error"]["message"].startswith("invalid query for weather-service: limit: ")
+    assert f"(got {query.partition('=')[2]!r})" in body["error"]["message"]
+    with pytest.raises(StubControlError, match=r"HTTP 422: invalid query for weather-service: limit: "):
+        platform.control("weather-service").requests(limit=-1)
+
+
+def test_requests_query_still_filters_and_limits(client: httpx.Client, platform: Platform) -> None:
+    base = platform.urls["weather-service"]
+    for region in ("north", "south", "east"):
+        assert client.get(f"{base}/weather/{region}").status_code == 200
+    client.get(f"{base}/nothing-here")
+    snapshot = client.get(f"{base}/_admin/requests", params={"route": "/weather/{location}", "limit": "2"})
+    assert snapshot.status_code == 200
+    assert [r["path"] for r in snapshot.json()["requests"]] == ["/weather/south", "/weather/east"]
+    everything = client.get(f"{base}/_admin/requests", params={"limit": "0", "other": "ignored"}).json()
+    assert everything["requests"] == [] and everything["total"] == 4
+
+
 def test_control_accepts_a_model(client: httpx.Client, url: str, weather: StubControl) -> None:
     from stubs.behaviour import Behaviour, FixedLatency
 
