@@ -7,11 +7,12 @@ only builds the group, so adding a command never means editing a long list of un
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version
 
 import click
 
 # Modules that each expose ``register(group)``; listed explicitly so the CLI's surface is reviewable.
+# They are all imported to build ``--help``, so each keeps heavy imports (FastAPI, uvicorn, httpx,
+# Locust, rich) inside the commands that need them; tests/harness/test_chaos_cli.py checks this.
 COMMAND_MODULES: tuple[str, ...] = (
     "harness.commands.stubs",
     "harness.commands.toxiproxy_serve",
@@ -23,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version("resilience-harness"), prog_name="harness")
+@click.version_option(package_name="resilience-harness", prog_name="harness")  # looked up on --version
 def cli() -> None:
     """Chaos and failure-injection harness for Python services."""
 
@@ -35,3 +36,7 @@ for _module in COMMAND_MODULES:
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":  # python -m harness.cli
+    main()

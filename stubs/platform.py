@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import FastAPI
 
 from stubs.control import StubControl
+from stubs.ports import DEFAULT_BASE_PORT, GATEWAY, PORT_OFFSETS, ports_from
 from stubs.server import StubServer
 from stubs.services import REGISTRY, UPSTREAMS, registry
 
@@ -31,25 +32,6 @@ if TYPE_CHECKING:
     from stubs.gateway.process import GatewayProcess
 
 __all__ = ["DEFAULT_BASE_PORT", "GATEWAY", "PORT_OFFSETS", "Platform", "ports_from"]
-
-GATEWAY = "gateway"
-DEFAULT_BASE_PORT = 18080
-PORT_OFFSETS: dict[str, int] = {
-    GATEWAY: 0,
-    "user-service": 1,
-    "weather-service": 2,
-    "prediction-service": 3,
-    "processing-service": 4,
-    REGISTRY: 5,
-}
-"""Where ``harness stubs serve`` puts each service: base port + offset (18080 to 18085 by default)."""
-
-
-def ports_from(base: int) -> dict[str, int]:
-    """The fixed port of every service (gateway included) for a base port."""
-    if not 1 <= base <= 65535 - max(PORT_OFFSETS.values()):
-        raise ValueError(f"base port must be in 1..{65535 - max(PORT_OFFSETS.values())}, got {base}")
-    return {name: base + offset for name, offset in PORT_OFFSETS.items()}
 
 
 class Platform:

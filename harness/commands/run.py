@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.status import Status as Spinner
-from rich.table import Table
 
 from harness.events import (
     EnvironmentReady,
@@ -28,11 +23,16 @@ from harness.events import (
     SteadyStateChecked,
     Tick,
 )
-from harness.reports import write_reports
-from harness.reports.markdown import status_line
 from harness.result import ExitCode, RunResult, Status
-from harness.runner import RunOptions, new_run_id, run_scenario
 from harness.scenario import Scenario, ScenarioError, find_scenarios, load_scenario, parse_vars
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status as Spinner
+    from rich.table import Table
+
+# harness.runner (httpx, the stubs), harness.reports and rich are imported where they are used, so
+# that ``harness --help`` and ``harness validate`` do not load them.
 
 __all__ = ["Progress", "load_all", "register", "report_problems", "results_table"]
 
@@ -50,6 +50,8 @@ class Progress:
         self._name = ""
 
     def __call__(self, event: Event) -> None:
+        from rich.markup import escape
+
         match event:
             case EnvironmentReady():
                 for line in event.cleaned:
@@ -96,6 +98,12 @@ class Progress:
 
 
 def results_table(result: RunResult) -> Table:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from harness.reports.markdown import status_line
+
     # Without gate verdicts (steady state never held, or aborted early) only the status line is useful.
     table = Table(
         title=escape(status_line(result)),
@@ -182,6 +190,12 @@ def run_command(
     steady_timeout: float,
 ) -> None:
     """Run scenario files (or every *.yaml in folders) and exit with their verdict."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from harness.reports import write_reports
+    from harness.runner import RunOptions, new_run_id, run_scenario
+
     plain = ci or _in_ci()
     console = Console(no_color=plain, highlight=False, width=160 if plain else None)
     try:

@@ -9,17 +9,16 @@ from importlib import resources
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from harness.commands.run import report_problems
-from harness.faults import clean_leftovers
 from harness.plan import make_plan, render_plan
-from harness.runner import DEFAULT_STATE_DIR
 from harness.scenario import ScenarioError, find_scenarios, json_schema, load_scenario, parse_vars
 
 __all__ = ["register"]
+
+# harness.runner.DEFAULT_STATE_DIR, spelled out so that the help does not import the runner (and
+# with it httpx and the stubs); tests/harness/test_chaos_cli.py checks that the two agree.
+_DEFAULT_STATE_DIR = "reports/.state"
 
 _VAR_OPTION = click.option(
     "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} in scenarios."
@@ -82,6 +81,10 @@ def plan_command(path: str, variables: tuple[str, ...]) -> None:
 @_VAR_OPTION
 def list_command(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
     """List scenarios (default: ./scenarios) with their length, faults and gates."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     values = _vars(variables)
     files = _files(paths or ("scenarios",))
     table = Table(show_lines=False)
@@ -128,14 +131,13 @@ def schema_command(output: str | None) -> None:
 
 
 @click.command("cleanup")
-@click.option(
-    "--state-dir", default=str(DEFAULT_STATE_DIR), show_default=True, type=click.Path(file_okay=False)
-)
+@click.option("--state-dir", default=_DEFAULT_STATE_DIR, show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--toxiproxy-url", envvar="TOXIPROXY_URL", help="Also sweep this Toxiproxy for dead runs' proxies."
 )
 def cleanup_command(state_dir: str, toxiproxy_url: str | None) -> None:
     """Remove faults, proxies and processes left by killed runs (``run`` does this by itself first)."""
+    from harness.faults import clean_leftovers
     from harness.toxiproxy.client import ToxiproxyClient
 
     client = ToxiproxyClient(toxiproxy_url, timeout=3.0) if toxiproxy_url else None

@@ -5,14 +5,18 @@ from __future__ import annotations
 import signal
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from stubs.gateway.config import ConfigError
-from stubs.gateway.process import GatewayProcess, GatewayStartError
-from stubs.platform import DEFAULT_BASE_PORT, Platform, ports_from
+from stubs.ports import DEFAULT_BASE_PORT, ports_from
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from stubs.gateway.process import GatewayProcess
+
+# The platform and the gateway (FastAPI, uvicorn, httpx) are imported by ``serve`` only.
 
 __all__ = ["register"]
 
@@ -50,6 +54,12 @@ def serve(
     duration: float | None,
 ) -> None:
     """Start every stub (and the gateway), print where each listens, stop cleanly on Ctrl-C."""
+    from rich.console import Console
+
+    from stubs.gateway.config import ConfigError
+    from stubs.gateway.process import GatewayStartError
+    from stubs.platform import Platform
+
     try:
         ports = ports_from(base_port)
     except ValueError as error:
@@ -98,6 +108,8 @@ def serve(
 
 
 def _print_table(console: Console, urls: dict[str, str], gateway: GatewayProcess | None) -> None:
+    from rich.table import Table
+
     table = Table(title="harness stubs: listening on loopback")
     table.add_column("service", no_wrap=True)
     table.add_column("url", no_wrap=True)

@@ -10,11 +10,19 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
-from harness.toxiproxy.client import DEFAULT_URL, Proxy, ToxiproxyClient, ToxiproxyError
-from harness.toxiproxy.discovery import ENV_URL, ToxiproxyKind, choose_toxiproxy
+if TYPE_CHECKING:
+    from harness.toxiproxy.client import Proxy
+
+# The client and discovery import httpx, so they are imported by the commands themselves; the values
+# the options show in --help are spelled out here (tests/harness/test_chaos_cli.py checks they agree
+# with harness.toxiproxy.client.DEFAULT_URL, harness.toxiproxy.discovery.ENV_URL and ToxiproxyKind).
+DEFAULT_URL = "http://127.0.0.1:8474"
+ENV_URL = "TOXIPROXY_URL"
+KINDS = ("url", "binary", "docker", "embedded")
 
 _url_option = click.option(
     "--url",
@@ -28,6 +36,8 @@ _url_option = click.option(
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Show Toxiproxy and input errors as one line, not a traceback."""
+    from harness.toxiproxy.client import ToxiproxyError
+
     try:
         yield
     except (ToxiproxyError, ValueError) as exc:
@@ -37,7 +47,7 @@ def _user_errors() -> Iterator[None]:
 @click.command("which")
 @click.option(
     "--prefer",
-    type=click.Choice([kind.value for kind in ToxiproxyKind]),
+    type=click.Choice(KINDS),
     help="Force one kind, as HARNESS_TOXIPROXY does.",
 )
 @click.option(
@@ -45,6 +55,8 @@ def _user_errors() -> Iterator[None]:
 )
 def which_command(prefer: str | None, image: str | None) -> None:
     """Say which Toxiproxy the harness would use, and why (starts nothing)."""
+    from harness.toxiproxy.discovery import choose_toxiproxy
+
     with _user_errors():
         choice = choose_toxiproxy(prefer=prefer, image=image)
     click.echo(f"{choice.kind.value}: {choice.reason}")
@@ -66,6 +78,8 @@ def _describe(proxy: Proxy) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the proxies and toxics as JSON.")
 def list_command(url: str, as_json: bool) -> None:
     """List the proxies of a running Toxiproxy, with their toxics."""
+    from harness.toxiproxy.client import ToxiproxyClient
+
     with _user_errors(), ToxiproxyClient(url) as client:
         proxies = list(client.proxies().values())
         if as_json:
@@ -91,6 +105,8 @@ def list_command(url: str, as_json: bool) -> None:
 @_url_option
 def reset_command(url: str) -> None:
     """Enable every proxy and remove every toxic (proxies are kept)."""
+    from harness.toxiproxy.client import ToxiproxyClient
+
     with _user_errors(), ToxiproxyClient(url) as client:
         client.reset()
         count = len(client.proxies())

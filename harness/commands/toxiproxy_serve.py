@@ -5,7 +5,6 @@ Defines the ``toxiproxy`` click group (:data:`toxiproxy_group`); other modules a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -39,6 +38,8 @@ def toxiproxy_group() -> None:
 )
 def serve_command(host: str, port: int, seed: int | None, config: Path | None) -> None:
     """Serve the Toxiproxy v2.12 API until SIGINT or SIGTERM."""
+    import asyncio
+
     try:
         asyncio.run(_serve(host, port, seed, config))
     except OSError as exc:
@@ -49,6 +50,8 @@ def serve_command(host: str, port: int, seed: int | None, config: Path | None) -
 
 
 async def _serve(host: str, port: int, seed: int | None, config: Path | None) -> None:
+    import asyncio
+
     from harness.toxiproxy.server import EmbeddedToxiproxy
 
     server = EmbeddedToxiproxy(host, port, seed)

@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from stubs.control import StubControl, StubControlError
-from stubs.platform import Platform
+from stubs.platform import GATEWAY, PORT_OFFSETS, Platform
 from stubs.recorder import RequestRecorder
 from stubs.server import StubServer
-from stubs.services import user
+from stubs.services import REGISTRY, UPSTREAMS, user
 
 
 def test_registry_lists_every_upstream_like_consul(client: httpx.Client, platform: Platform) -> None:
@@ -119,3 +119,15 @@ def test_control_of_an_unreachable_stub_says_so() -> None:
     server.stop()
     with StubControl(server.url) as control, pytest.raises(StubControlError, match="unreachable"):
         control.reset()
+
+
+def test_fixed_ports_cover_every_service_once() -> None:
+    # stubs.ports spells the names out (it imports nothing); they must be the platform's own.
+    assert set(PORT_OFFSETS) == {GATEWAY, REGISTRY, *UPSTREAMS}
+    assert sorted(PORT_OFFSETS.values()) == list(range(len(PORT_OFFSETS)))
+
+
+def test_each_upstream_factory_builds_a_fresh_app_of_its_own() -> None:
+    for name, create_app in UPSTREAMS.items():
+        first, second = create_app(), create_app()
+        assert first is not second and first.title == name
