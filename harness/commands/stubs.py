@@ -116,10 +116,11 @@ def _print_table(console: Console, urls: dict[str, str], gateway: GatewayProcess
     for name, url in urls.items():
         table.add_row(name, url)
     console.print(table)
-    console.print(
-        "stub control: <url>/_admin/behaviour, /_admin/requests; gateway: <url>/resilience/breakers"
-    )
-    if gateway is not None:
+    hint = "stub control: <url>/_admin/behaviour, /_admin/requests"
+    if gateway is None:  # --no-gateway: nothing to say about a gateway that is not running
+        console.print(hint)
+    else:
+        console.print(f"{hint}; gateway: <url>/resilience/breakers")
         console.print(f"gateway log: {gateway.log_path}")
     console.print("Ctrl-C to stop")
 

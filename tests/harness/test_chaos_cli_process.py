@@ -1,4 +1,4 @@
-"""The ``harness`` command as a process: its entry points and what it imports."""
+"""The ``harness`` command as a process: its entry points, what it imports, what it prints."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from importlib.metadata import version
 
 import pytest
-from _chaos_helpers import ROOT, harness_env
+from _chaos_helpers import ROOT, harness_env, run_cli
 from click.testing import CliRunner
 
 from harness.cli import cli
@@ -91,3 +91,28 @@ def test_defaults_spelled_out_for_a_light_help_match_their_sources() -> None:
     assert tuple(kind.value for kind in ToxiproxyKind) == toxiproxy_client.KINDS
     shown = CliRunner().invoke(cli, ["cleanup", "--help"], terminal_width=200)
     assert f"[default: {DEFAULT_STATE_DIR}]" in shown.output
+
+
+_FREE_PORTS = [
+    f"--port={name}=0"
+    for name in ("user-service", "weather-service", "prediction-service", "processing-service")
+] + ["--port=service-registry=0"]
+
+
+def test_stubs_serve_without_the_gateway_does_not_mention_it() -> None:
+    done = run_cli("stubs", "serve", "--no-gateway", *_FREE_PORTS, "--duration", "0.5", timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "stub control: <url>/_admin/behaviour, /_admin/requests" in lines
+    assert lines[-1] == "stopped" and "weather-service" in done.stdout
+    assert "gateway" not in done.stdout.lower()
+
+
+@pytest.mark.slow
+def test_stubs_serve_with_the_gateway_points_at_it() -> None:
+    done = run_cli("stubs", "serve", "--port=gateway=0", *_FREE_PORTS, "--duration", "1", timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())  # whatever the width, the words are there
+    hint = "stub control: <url>/_admin/behaviour, /_admin/requests; gateway: <url>/resilience/breakers"
+    assert hint in text
+    assert "gateway log: " in text and "│ gateway " in done.stdout
