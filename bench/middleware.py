@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,7 +58,12 @@ VARIANTS = ("without", "no-op", "with")
 
 
 def build(variant: str) -> FastAPI:
-    """The app bare (``without``), with a do-nothing middleware (``no-op``) or with ours (``with``)."""
+    """The app bare (``without``), with a do-nothing middleware (``no-op``) or with ours (``with``).
+
+    A ``+cors`` suffix adds CORS as well: an app with other middleware, where ``add_error_handlers``
+    puts a second layer outermost.
+    """
+    variant, _, extra = variant.partition("+")
     app = FastAPI()
 
     @app.get("/ok")
@@ -80,6 +86,8 @@ def build(variant: str) -> FastAPI:
         app.add_middleware(_Noop)
     elif variant == "with":
         add_error_handlers(app)
+    if extra == "cors":
+        app.add_middleware(CORSMiddleware, allow_origins=["https://bench.example"])
     return app
 
 

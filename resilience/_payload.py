@@ -133,7 +133,7 @@ def json_pointer(parts: Iterable[Any]) -> str:
 
 
 def validation_items(
-    errors: Iterable[Mapping[str, Any]], language: str, *, body_is_json: bool = True
+    errors: Iterable[Mapping[str, Any]], language: str, *, body_is_json: bool = True, body: Any = None
 ) -> list[dict[str, str]]:
     """Pydantic/FastAPI error dicts -> safe items; ``input``, ``ctx`` and ``msg`` are dropped.
 
@@ -141,7 +141,8 @@ def validation_items(
     formatted only with schema constraints such as ``gt`` or ``max_length``, so neither the
     rejected value nor a custom validator's text (which may quote it) reaches the client. With
     ``body_is_json=False`` (the request declared another ``Content-Type``), a body that is not an
-    object says so and names the header to send: FastAPI leaves such a body unparsed.
+    object says so and names the header to send: FastAPI leaves such a body unparsed. ``body`` (the
+    parsed request body) lets pointers skip pydantic's own labels, see :func:`_request_path`.
     """
     items: list[dict[str, str]] = []
     for error in errors:
@@ -152,13 +153,38 @@ def validation_items(
         path = loc[1:] if loc and loc[0] in _LOCATIONS else loc
         kind = str(error.get("type", "value_error"))
         # FastAPI puts the parse position into the location of a JSON syntax error.
-        pointer = "" if kind == "json_invalid" else json_pointer(path)
+        pointer = "" if kind == "json_invalid" else json_pointer(_request_path(path, where, body, kind))
         if not body_is_json and where == "body" and not pointer and kind in _NOT_AN_OBJECT:
             message = _item_message("body_not_json", None, language)
         else:
             message = _item_message(kind, error.get("ctx"), language)
         items.append({"in": where, "pointer": pointer, "type": kind, "message": message})
     return items
+
+
+def _request_path(path: tuple[Any, ...], where: str, body: Any, kind: str) -> list[Any]:
+    """``path`` without pydantic's labels, so the pointer addresses the request's own data.
+
+    Pydantic's locations also name the union member tried (``int``, a tagged union's ``cat``)
+    and dict-key checks (``[key]``): labels that exist nowhere in the request. Walking the body
+    along the path keeps what is there, plus a missing field's name; parameters (query, path,
+    header, cookie) are flat, so only their name and list indexes are kept.
+    """
+    if where != "body":
+        return [part for i, part in enumerate(path) if i == 0 or isinstance(part, int)]
+    if body is None:
+        return list(path)
+    kept: list[Any] = []
+    node = body
+    for i, part in enumerate(path):
+        in_object = isinstance(node, dict) and part in node
+        in_array = isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node)
+        if in_object or in_array:
+            node = node[part]
+        elif not (isinstance(node, dict) and kind == "missing" and i == len(path) - 1):
+            continue  # a label of pydantic's, not part of the request (a missing field's name stays)
+        kept.append(part)
+    return kept
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

@@ -75,6 +75,55 @@ class Severity(enum.Enum):
     CRITICAL = "critical"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """How one exception type is answered over HTTP.
+
+    ``code`` is the stable machine-readable name (``UPPER_SNAKE``), ``http_status`` is 400..599,
+    ``expose_message`` says whether ``str(exc)`` is written for clients (default: it is not, and
+    only the catalog message for ``code`` leaves the process).
+    """
+
+    code: str
+    http_status: int
+    category: Category
+    severity: Severity
+    retryable: bool = False
+    expose_message: bool = False
+
+    def __post_init__(self) -> None:
+        if not _CODE_RE.fullmatch(self.code):
+            raise ValueError(f"code must be UPPER_SNAKE_CASE (A-Z, 0-9, _), got {self.code!r}")
+        _check_status(self.http_status)
+        if not isinstance(self.category, Category) or not isinstance(self.severity, Severity):
+            raise TypeError(
+                f"category must be a Category and severity a Severity, "
+                f"got {self.category!r} and {self.severity!r}"
+            )
+
+    @classmethod
+    def of(cls, exc_type: type[ResilienceError]) -> ErrorSpec:
+        """The spec a taxonomy class declares through its class attributes."""
+        return cls(
+            code=exc_type.code,
+            http_status=exc_type.http_status,
+            category=exc_type.category,
+            severity=exc_type.severity,
+            retryable=exc_type.retryable,
+            expose_message=exc_type.expose_message,
+        )
+
+
+_CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+def _check_status(status: object) -> None:
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError(f"http status must be an int, got {status!r}")
+    if not 400 <= status <= 599:
+        raise ValueError(f"http status must be an error status in 400..599, got {status}")
+
+
 class ResilienceError(Exception):
     """Base of every error this library raises on purpose.
 
@@ -90,6 +139,14 @@ class ResilienceError(Exception):
     retryable: ClassVar[bool] = False
     http_status: ClassVar[int] = 500
     expose_message: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a malformed code, status, category or severity where the class is defined."""
+        super().__init_subclass__(**kwargs)
+        try:
+            ErrorSpec.of(cls)
+        except (TypeError, ValueError) as problem:
+            raise type(problem)(f"{cls.__module__}.{cls.__qualname__}: {problem}") from None
 
     def __init__(self, message: str = "", **context: Any) -> None:
         super().__init__(message or self.code)
@@ -219,50 +276,6 @@ class RateLimitedError(ResilienceError):
     def __init__(self, message: str = "", *, retry_after: float = 0.0, **context: Any) -> None:
         super().__init__(message, retry_after=retry_after, **context)
         self.retry_after = retry_after
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ErrorSpec:
-    """How one exception type is answered over HTTP.
-
-    ``code`` is the stable machine-readable name (``UPPER_SNAKE``), ``http_status`` is 400..599,
-    ``expose_message`` says whether ``str(exc)`` is written for clients (default: it is not, and
-    only the catalog message for ``code`` leaves the process).
-    """
-
-    code: str
-    http_status: int
-    category: Category
-    severity: Severity
-    retryable: bool = False
-    expose_message: bool = False
-
-    def __post_init__(self) -> None:
-        if not _CODE_RE.fullmatch(self.code):
-            raise ValueError(f"code must be UPPER_SNAKE_CASE (A-Z, 0-9, _), got {self.code!r}")
-        _check_status(self.http_status)
-
-    @classmethod
-    def of(cls, exc_type: type[ResilienceError]) -> ErrorSpec:
-        """The spec a taxonomy class declares through its class attributes."""
-        return cls(
-            code=exc_type.code,
-            http_status=exc_type.http_status,
-            category=exc_type.category,
-            severity=exc_type.severity,
-            retryable=exc_type.retryable,
-            expose_message=exc_type.expose_message,
-        )
-
-
-_CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
-
-
-def _check_status(status: object) -> None:
-    if isinstance(status, bool) or not isinstance(status, int):
-        raise TypeError(f"http status must be an int, got {status!r}")
-    if not 400 <= status <= 599:
-        raise ValueError(f"http status must be an error status in 400..599, got {status}")
 
 
 # Registered mappings, keyed by class or by "module.QualName" so that foreign libraries are

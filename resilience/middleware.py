@@ -37,18 +37,21 @@ from __future__ import annotations
 
 import functools
 import http
+import inspect
 import json
 import logging
 import math
 import os
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -86,12 +89,18 @@ __all__ = [
 ]
 
 logger = logging.getLogger("resilience.middleware")
+# Our records carry ``request_id`` even where no handler has the filter; a record factory that
+# already sets it wins (``extra=`` would make logging raise on the clash, inside the error path).
+logger.addFilter(RequestIdFilter())
 
 PRODUCTION_ENV_VARS = ("ENVIRONMENT", "APP_ENV", "ENV")
 """Environment variables that, set to ``production`` or ``prod``, make ``debug=True`` an error."""
 
 _PRODUCTION_VALUES = frozenset({"production", "prod"})
 _SCOPE_KEY = "resilience.errors"  # the formatter, for handlers inside the stack (the id is in the context)
+_HANDLERS_KEY = "starlette.exception_handlers"  # where Starlette's routes find the app's handlers
+_ID_KEY = "resilience.request_id"  # set by the outermost of our layers on a request
+_REPORTED_KEY = "resilience.reported"  # the exception one of our layers answered or logged
 _LOG_LEVELS = {
     Severity.INFO: logging.INFO,
     Severity.WARNING: logging.WARNING,
@@ -99,6 +108,7 @@ _LOG_LEVELS = {
     Severity.CRITICAL: logging.CRITICAL,
 }
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
+_Handler = Callable[[Request, Exception], Any]  # an app's exception handler, sync or async
 # ``default=str`` so an application's non-JSON value in an HTTPException detail cannot turn
 # an error answer into a second error.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -149,7 +159,27 @@ class _Formatter:
         self.problem_type_base = problem_type_base
 
     def response(self, exc: Exception, scope: Scope, request_id: str) -> tuple[Response, bool]:
-        """The full answer for ``exc`` and whether it was unexpected; logs it with the request id."""
+        """The full answer for ``exc`` and whether it was unexpected; logs it with the request id.
+
+        Never raises: if building the answer fails (a broken ``__str__``, a logging handler that
+        raises), both errors are logged and the client gets the generic 500 envelope.
+        """
+        try:
+            return self._response(exc, scope, request_id)
+        except Exception as failure:
+            logger.critical(
+                "could not build the error answer for %s [request_id=%s]",
+                type(exc).__qualname__,
+                request_id,
+                exc_info=failure,
+            )
+            document = ErrorResponse(
+                ErrorDetail("INTERNAL_SERVER_ERROR", _reason_phrase(500)), request_id, 500
+            ).to_dict()
+            body = _ENCODER.encode(document).encode("utf-8")
+            return Response(body, 500, {"Content-Language": DEFAULT_LANGUAGE}, ENVELOPE_MEDIA_TYPE), True
+
+    def _response(self, exc: Exception, scope: Scope, request_id: str) -> tuple[Response, bool]:
         accept = accept_language = content_type = None
         for name, value in scope.get("headers", ()):
             if name == b"accept":
@@ -167,7 +197,9 @@ class _Formatter:
             language, title = DEFAULT_LANGUAGE, _reason_phrase(outcome.status)
         if outcome.code == "VALIDATION_ERROR":
             body_is_json = content_type is None or is_json_media_type(content_type)
-            outcome.members["errors"] = validation_items(_errors_of(exc), language, body_is_json=body_is_json)
+            outcome.members["errors"] = validation_items(
+                _errors_of(exc), language, body_is_json=body_is_json, body=getattr(exc, "body", None)
+            )
         if self.debug and outcome.status >= 500:
             outcome.members["debug"] = {
                 "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
@@ -228,7 +260,6 @@ class _Formatter:
                 where,
                 request_id,
                 exc_info=exc,
-                extra={"request_id": request_id},
             )
             return _Outcome(500, "INTERNAL_SERVER_ERROR", unexpected=True)
         logger.log(
@@ -240,7 +271,6 @@ class _Formatter:
             request_id,
             exc,
             exc_info=exc if spec.severity in (Severity.ERROR, Severity.CRITICAL) else None,
-            extra={"request_id": request_id},
         )
         outcome = _Outcome(spec.http_status, spec.code)
         if spec.expose_message:
@@ -315,6 +345,13 @@ class ErrorHandlingMiddleware:
 
     When the response has already started, an error cannot be answered: it is logged and
     re-raised, and the server closes the connection.
+
+    Wrapped directly around Starlette's ``ExceptionMiddleware`` (where :func:`add_error_handlers`
+    puts it in a FastAPI or Starlette app) it takes over that layer's job: the app's exception
+    handlers run by the same rules (status handlers for ``HTTPException`` first, then the
+    exception's classes in MRO order; sync handlers in the thread pool), and websocket and
+    lifespan scopes still go through ``ExceptionMiddleware``. The request then passes one layer
+    fewer than without this middleware, which pays for the id and the error handling.
     """
 
     def __init__(
@@ -335,6 +372,13 @@ class ErrorHandlingMiddleware:
                 f"request_id_header must be a header name such as 'X-Request-ID', got {request_id_header!r}"
             )
         self.app = app
+        self._other_scopes = app  # websocket and lifespan
+        self._app_handlers: tuple[Mapping[Any, _Handler], Mapping[int, _Handler]] | None = None
+        by_class = getattr(app, "_exception_handlers", None)
+        by_status = getattr(app, "_status_handlers", None)
+        if type(app) is ExceptionMiddleware and isinstance(by_class, dict) and isinstance(by_status, dict):
+            self.app = app.app
+            self._app_handlers = (by_class, by_status)
         self.formatter = _Formatter(
             problem_details=problem_details,
             debug=debug,
@@ -348,19 +392,27 @@ class ErrorHandlingMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self._other_scopes(scope, receive, send)
             return
         # Every line here runs on every request: kept to plain local operations on purpose.
         header = self._header
-        request_id = None
-        if self._trust:
-            for name, value in scope["headers"]:
-                if name == header:
-                    request_id = accept_request_id(value)
-                    break
-        if request_id is None:
-            request_id = new_request_id()
+        known: str | None = scope.get(_ID_KEY)
+        # The outermost of our layers on this request owns the id (header, context); an inner one
+        # (add_error_handlers' second layer, a mounted app's own) reuses it.
+        outermost = known is None
+        if known is None:
+            if self._trust:
+                for name, value in scope["headers"]:
+                    if name == header:
+                        known = accept_request_id(value)
+                        break
+            if known is None:
+                known = new_request_id()
+            scope[_ID_KEY] = known
+        request_id = known
         scope[_SCOPE_KEY] = self.formatter
+        if self._app_handlers is not None:
+            scope[_HANDLERS_KEY] = self._app_handlers
         started = False
 
         # A plain function returning ``send``'s awaitable: no coroutine of its own per message,
@@ -370,44 +422,80 @@ class ErrorHandlingMiddleware:
             if started or message["type"] != "http.response.start":
                 return send(message)
             started = True
-            # A new list: the response object may own (and reuse) the one in the message, and
-            # ASGI allows any iterable, which the scan below must not use up.
-            headers = [*message.get("headers", ())]
-            for name, _ in headers:
-                if name.lower() == header:
-                    break  # the application set its own id: keep it, never send two
-            else:
-                headers.append((header, request_id.encode("latin-1")))
-            message["headers"] = headers
+            if outermost:
+                # A new list: the response object may own (and reuse) the one in the message, and
+                # ASGI allows any iterable, which the scan below must not use up.
+                headers = [*message.get("headers", ())]
+                for name, _ in headers:
+                    if name.lower() == header:
+                        break  # the application set its own id: keep it, never send two
+                else:
+                    headers.append((header, request_id.encode("latin-1")))
+                message["headers"] = headers
             return send(message)
 
-        token = current_request_id.set(request_id)
+        token = current_request_id.set(request_id) if outermost else None
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as raised:
             if started:
-                logger.error(
-                    "error after the response started on %s %s [request_id=%s]",
-                    scope.get("method"),
-                    scope.get("path"),
-                    request_id,
-                    exc_info=raised,
-                    extra={"request_id": request_id},
-                )
+                if scope.get(_REPORTED_KEY) is not _single(raised):  # an inner layer of ours did
+                    scope[_REPORTED_KEY] = _single(raised)
+                    logger.error(
+                        "error after the response started on %s %s [request_id=%s]",
+                        scope.get("method"),
+                        scope.get("path"),
+                        request_id,
+                        exc_info=raised,
+                    )
                 raise
-            exc = _single(raised)
-            response, unexpected = self.formatter.response(exc, scope, request_id)
+            failure: Exception = raised
+            handler = self._app_handler(raised)
+            if handler is not None:
+                try:
+                    answer = await _call_handler(handler, Request(scope, receive, send_with_id), raised)
+                except Exception as handler_failed:
+                    failure = handler_failed
+                else:
+                    if answer is not None:
+                        await answer(scope, receive, send_with_id)
+                    raised.__traceback__ = None  # a reused exception instance would pile up tracebacks
+                    return
+            response, unexpected = self.formatter.response(_single(failure), scope, request_id)
             await response(scope, receive, send_with_id)
             if unexpected and self._reraise:
-                raise
+                scope[_REPORTED_KEY] = _single(failure)  # answered and logged: outer layers stay quiet
+                if failure is raised:
+                    raise
+                raise failure from raised  # the app's handler failed on ``raised``
         finally:
-            current_request_id.reset(token)
+            if token is not None:
+                current_request_id.reset(token)
+
+    def _app_handler(self, exc: Exception) -> _Handler | None:
+        """The app's handler for ``exc`` by Starlette's rules, when this took over ``ExceptionMiddleware``."""
+        if self._app_handlers is None:
+            return None
+        by_class, by_status = self._app_handlers
+        if isinstance(exc, HTTPException) and exc.status_code in by_status:
+            return by_status[exc.status_code]
+        return next((by_class[cls] for cls in type(exc).__mro__ if cls in by_class), None)
+
+
+async def _call_handler(handler: _Handler, request: Request, exc: Exception) -> Response | None:
+    unwrapped: Any = handler
+    while isinstance(unwrapped, functools.partial):
+        unwrapped = unwrapped.func
+    if inspect.iscoroutinefunction(unwrapped) or inspect.iscoroutinefunction(type(unwrapped).__call__):
+        response: Response | None = await handler(request, exc)
+        return response
+    return await run_in_threadpool(handler, request, exc)
 
 
 def _formatter_and_id(request: Request) -> tuple[_Formatter, str, bool]:
     """The middleware's formatter and id, or defaults when the middleware is not installed."""
     formatter = request.scope.get(_SCOPE_KEY)
-    request_id = current_request_id.get()
+    request_id = request.scope.get(_ID_KEY)
     if formatter is not None and request_id is not None:
         return formatter, request_id, True
     raw = request.headers.get("x-request-id")
@@ -422,9 +510,14 @@ def _default_formatter() -> _Formatter:
 
 async def _handle(request: Request, exc: Exception) -> Response:
     formatter, request_id, installed = _formatter_and_id(request)
-    response, _ = formatter.response(exc, request.scope, request_id)
-    if not installed:
-        response.headers["X-Request-ID"] = request_id
+    if installed:
+        return formatter.response(exc, request.scope, request_id)[0]
+    token = current_request_id.set(request_id)  # for the log record, as the middleware would
+    try:
+        response, _ = formatter.response(exc, request.scope, request_id)
+    finally:
+        current_request_id.reset(token)
+    response.headers["X-Request-ID"] = request_id
     return response
 
 
@@ -453,9 +546,13 @@ def add_error_handlers(
     """Install consistent error handling on a FastAPI (or Starlette) app; call before it starts.
 
     Appends :class:`ErrorHandlingMiddleware` (options as documented there, validated now) as the
-    innermost user middleware, so middleware added before or after (CORS, GZip) wraps its
-    answers, and registers the ``HTTPException`` and ``RequestValidationError`` handlers.
-    Raises ``RuntimeError`` if the app already started or the handlers are already installed.
+    innermost user middleware, where it takes over Starlette's ``ExceptionMiddleware``, so
+    middleware added before or after (CORS, GZip) wraps its answers; and registers the
+    ``HTTPException`` and ``RequestValidationError`` handlers. When the app has other middleware
+    when it starts, a second layer of it goes outermost: errors raised by that middleware are
+    answered too, and it sees the request id (``get_request_id()``, log records) and its own
+    answers (a CORS preflight) carry it. Raises ``RuntimeError`` if the app already started or
+    the handlers are already installed.
     """
     if getattr(app, "middleware_stack", None) is not None:
         raise RuntimeError("add_error_handlers() must be called before the application starts serving")
@@ -472,6 +569,19 @@ def add_error_handlers(
         "reraise_unhandled": reraise_unhandled,
     }
     ErrorHandlingMiddleware(app, **options)  # validate the options now, not on the first request
-    app.user_middleware.append(Middleware(ErrorHandlingMiddleware, **options))
+    entry = Middleware(ErrorHandlingMiddleware, **options)
+    app.user_middleware.append(entry)
     app.add_exception_handler(HTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
+    build = app.build_middleware_stack
+
+    def build_with_an_outer_layer() -> ASGIApp:
+        if app.user_middleware[0] is entry:  # no other middleware: one layer does it all
+            return build()
+        app.user_middleware.insert(0, entry)  # only while the stack is built
+        try:
+            return build()
+        finally:
+            app.user_middleware.pop(0)
+
+    app.build_middleware_stack = build_with_an_outer_layer  # type: ignore[method-assign]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import pytest
+from fastapi import FastAPI, Query
+from pydantic import BaseModel, Field
+
+from resilience.middleware import add_error_handlers
 
 from ._app import make_app
 from .conftest import Call, call_app
@@ -90,3 +96,66 @@ def test_validation_status_can_be_422() -> None:
     app = make_app(validation_status=422)
     response = call_app(app, "POST", "/orders", json={}, headers={"accept": PROBLEM})
     assert_problem(response, 422, "VALIDATION_ERROR")
+
+
+class _Cat(BaseModel):
+    kind: Literal["cat"]
+    meows: int
+
+
+class _Dog(BaseModel):
+    kind: Literal["dog"]
+    barks: int
+
+
+class _Line(BaseModel):
+    name: str
+    quantity: int
+
+
+class _Basket(BaseModel):
+    code: int | str = 0
+    pet: Annotated[_Cat | _Dog, Field(discriminator="kind")] | None = None
+    shelf: dict[int, str] = {}
+    lines: list[_Line] = []
+    owner: str
+
+
+def basket_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/baskets")
+    async def create(basket: _Basket) -> None:
+        return None
+
+    @app.get("/baskets")
+    async def find(ids: Annotated[list[int], Query()], limit: int | None = None) -> None:
+        return None
+
+    add_error_handlers(app, problem_details=True)
+    return app
+
+
+def test_pointers_address_the_request_not_pydantics_labels() -> None:
+    """Union members tried, a tagged union's tag and dict-key checks are not part of the request."""
+    sent = {
+        "code": [1],
+        "pet": {"kind": "cat", "meows": "loud"},
+        "shelf": {"top": "jam"},
+        "lines": [{"name": "tea", "quantity": 1}, {"quantity": "many"}],
+    }
+    errors = call_app(basket_app(), "POST", "/baskets", json=sent).json()["errors"]
+    assert [(e["pointer"], e["type"]) for e in errors] == [
+        ("/code", "int_type"),
+        ("/code", "string_type"),
+        ("/pet/meows", "int_parsing"),
+        ("/shelf/top", "int_parsing"),
+        ("/lines/1/name", "missing"),
+        ("/lines/1/quantity", "int_parsing"),
+        ("/owner", "missing"),
+    ]
+
+
+def test_parameter_pointers_keep_the_name_and_list_indexes() -> None:
+    errors = call_app(basket_app(), "GET", "/baskets?ids=1&ids=x&limit=some").json()["errors"]
+    assert [(e["in"], e["pointer"]) for e in errors] == [("query", "/ids/1"), ("query", "/limit")]

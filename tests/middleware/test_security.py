@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
+from resilience.errors import register_error, unregister_error
 from resilience.middleware import ErrorHandlingMiddleware, add_error_handlers
 
 from ._app import SECRET, make_app
@@ -88,3 +92,65 @@ def test_debug_allowed_outside_production(monkeypatch: pytest.MonkeyPatch) -> No
     from fastapi import FastAPI
 
     add_error_handlers(FastAPI(), debug=True)
+
+
+@pytest.fixture
+def record_factory_with_request_id() -> Iterator[None]:
+    """A common alternative to a logging filter: the record factory stamps ``request_id``."""
+    original = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = original(*args, **kwargs)
+        record.request_id = "from-the-factory"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    yield
+    logging.setLogRecordFactory(original)
+
+
+@pytest.mark.parametrize(("path", "status"), [("/conflict", 409), ("/boom", 500), ("/breaker", 503)])
+def test_a_record_factory_that_sets_request_id_does_not_break_the_answer(
+    record_factory_with_request_id: None, demo: Call, caplog: pytest.LogCaptureFixture, path: str, status: int
+) -> None:
+    caplog.set_level(logging.INFO, logger="resilience.middleware")
+    response = demo("GET", path, headers={"x-request-id": "trace-9"})
+    assert response.status_code == status
+    assert response.json()["request_id"] == response.headers["x-request-id"] == "trace-9"
+    records = [r for r in caplog.records if r.name == "resilience.middleware"]
+    assert records and all(r.request_id == "from-the-factory" for r in records)  # type: ignore[attr-defined]
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError(f"__str__ itself failed near {SECRET}")
+
+
+@pytest.fixture
+def unprintable_is_exposed() -> Iterator[None]:
+    register_error(UnprintableError, code="UNPRINTABLE", status=422, expose_message=True)
+    yield
+    unregister_error(UnprintableError)
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/problem+json"])
+def test_an_answer_that_cannot_be_built_is_the_generic_500(
+    unprintable_is_exposed: None, caplog: pytest.LogCaptureFixture, accept: str
+) -> None:
+    app = FastAPI()
+
+    @app.get("/unprintable")
+    async def unprintable() -> None:
+        raise UnprintableError()
+
+    add_error_handlers(app, reraise_unhandled=False)
+    response = call_app(app, "GET", "/unprintable", headers={"accept": accept, "x-request-id": "r-1"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "INTERNAL_SERVER_ERROR", "message": "Internal Server Error"},
+        "request_id": "r-1",
+    }
+    assert response.headers["x-request-id"] == "r-1" and SECRET not in response.text
+    failure = next(r for r in caplog.records if r.levelno == logging.CRITICAL)
+    assert "UnprintableError" in failure.getMessage() and "r-1" in failure.getMessage()
+    assert failure.exc_info is not None and SECRET in str(failure.exc_info[1])

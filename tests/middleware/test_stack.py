@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,10 +25,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from resilience.errors import AuthenticationError, CircuitBreakerError
+from resilience.errors import AuthenticationError, CircuitBreakerError, RateLimitedError
 from resilience.middleware import (
     ErrorHandlingMiddleware,
     add_error_handlers,
+    get_request_id,
     http_exception_handler,
     validation_exception_handler,
 )
@@ -249,3 +251,126 @@ def test_add_middleware_form_before_cors() -> None:
     assert response.status_code == 500 and response.headers["access-control-allow-origin"] == "*"
     assert SECRET not in response.text
     assert call_app(app, "GET", "/nowhere").json()["error"]["code"] == "HTTP_404"
+
+
+class _RateLimit:
+    """A pure ASGI middleware that refuses ``/limited`` with a taxonomy error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/limited":
+            raise RateLimitedError(f"client {SECRET} over quota", retry_after=4.2)
+        await self.app(scope, receive, send)
+
+
+def layered_app(seen: list[str | None]) -> FastAPI:
+    """add_error_handlers first, then an access log, a rate limiter and CORS added outside it."""
+    app = FastAPI()
+
+    @app.get("/ok")
+    async def ok() -> dict[str, str | None]:
+        return {"id": get_request_id()}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(SECRET)
+
+    @app.get("/needs-page")
+    async def needs_page(page: int) -> None:
+        return None
+
+    add_error_handlers(app)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Any:
+        seen.append(get_request_id())
+        if request.url.path == "/mw-boom":
+            raise RuntimeError(f"access log broke on {SECRET}")
+        response = await call_next(request)
+        seen.append(get_request_id())
+        return response
+
+    app.add_middleware(_RateLimit)
+    app.add_middleware(CORSMiddleware, allow_origins=["https://shop.example.com"], allow_methods=["*"])
+    return app
+
+
+def test_outer_middleware_sees_the_request_id() -> None:
+    seen: list[str | None] = []
+    response = call_app(layered_app(seen), "GET", "/ok", headers={"x-request-id": "mw-1"})
+    assert response.json() == {"id": "mw-1"}
+    assert response.headers.get_list("x-request-id") == ["mw-1"]
+    assert seen == ["mw-1", "mw-1"]
+
+
+def test_errors_raised_by_outer_middleware_are_answered(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="resilience.middleware")
+    app = layered_app([])
+    broken = call_app(app, "GET", "/mw-boom", headers={"x-request-id": "mw-2"})
+    assert broken.status_code == 500
+    assert broken.json() == {
+        "error": {"code": "INTERNAL_SERVER_ERROR", "message": "An unexpected error occurred."},
+        "request_id": "mw-2",
+    }
+    assert broken.headers["x-request-id"] == "mw-2"
+    limited = call_app(app, "GET", "/limited", headers={"accept-language": "de"})
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "5"
+    assert limited.json()["error"]["code"] == "RATE_LIMITED"
+    assert limited.headers["content-language"] == "de"
+    assert SECRET not in broken.text + limited.text
+    records = [r for r in caplog.records if r.name == "resilience.middleware"]
+    assert [r.levelno for r in records] == [logging.ERROR, logging.INFO]  # RATE_LIMITED is expected
+    assert "mw-2" in records[0].getMessage()
+
+
+def test_app_errors_are_still_answered_inside_cors_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="resilience.middleware")
+    response = call_app(layered_app([]), "GET", "/boom", headers=ORIGIN)
+    assert response.status_code == 500
+    assert response.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert response.headers.get_list("x-request-id") == [response.json()["request_id"]]
+    records = [r for r in caplog.records if r.name == "resilience.middleware"]
+    assert len(records) == 1 and "unhandled RuntimeError" in records[0].getMessage()
+
+
+def test_answers_of_outer_middleware_carry_the_id() -> None:
+    preflight = call_app(
+        layered_app([]),
+        "OPTIONS",
+        "/ok",
+        headers={**ORIGIN, "access-control-request-method": "GET", "x-request-id": "pre-1"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert preflight.headers["x-request-id"] == "pre-1"
+
+
+def test_a_mounted_app_with_its_own_handlers_shares_the_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="resilience.middleware")
+    seen: list[str | None] = []
+    parent = layered_app(seen)
+    reports = FastAPI()
+
+    @reports.get("/daily")
+    async def daily(day: int) -> dict[str, str | None]:
+        return {"id": get_request_id()}
+
+    @reports.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(SECRET)
+
+    add_error_handlers(reports, problem_details=True)
+    parent.mount("/reports", reports)
+    fine = call_app(parent, "GET", "/reports/daily?day=1")
+    assert fine.json() == {"id": fine.headers["x-request-id"]} and seen[-1] == fine.headers["x-request-id"]
+    invalid = call_app(parent, "GET", "/reports/daily?day=x", headers={"x-request-id": "sub-1"})
+    assert invalid.status_code == 400 and invalid.headers["content-type"] == "application/problem+json"
+    assert invalid.json()["request_id"] == "sub-1"
+    assert invalid.json()["errors"][0]["pointer"] == "/day"
+    assert invalid.headers.get_list("x-request-id") == ["sub-1"]
+    crashed = call_app(parent, "GET", "/reports/boom")
+    assert crashed.status_code == 500 and crashed.json()["request_id"] == crashed.headers["x-request-id"]
+    records = [r for r in caplog.records if r.name == "resilience.middleware" and r.levelno >= logging.ERROR]
+    assert len(records) == 1 and "after the response started" not in records[0].getMessage()

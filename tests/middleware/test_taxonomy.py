@@ -13,6 +13,7 @@ from resilience.errors import (
     AuthenticationError,
     Category,
     CircuitBreakerError,
+    ConflictError,
     ErrorSpec,
     NotFoundError,
     PermissionDeniedError,
@@ -153,6 +154,22 @@ def test_bad_registrations_are_refused(kwargs: dict, error: str) -> None:
     with pytest.raises((ValueError, TypeError), match=error):
         register_error(VendorError, **kwargs)
     assert error_spec(VendorError()) is None
+
+
+@pytest.mark.parametrize(
+    ("attributes", "error"),
+    [
+        ({"code": "order-locked"}, "UPPER_SNAKE"),
+        ({"http_status": 200}, "400..599"),
+        ({"http_status": "409"}, "must be an int"),
+        ({"category": "conflict"}, "must be a Category"),
+        ({"severity": "warning"}, "severity a Severity"),
+    ],
+)
+def test_a_malformed_taxonomy_class_is_refused_where_it_is_defined(attributes: dict, error: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=error) as refused:
+        type("OrderLocked", (ConflictError,), attributes)
+    assert "OrderLocked" in str(refused.value)
 
 
 def test_bad_keys_are_refused() -> None:
