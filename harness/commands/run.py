@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from harness.commands._console import make_console
 from harness.events import (
     EnvironmentReady,
     Event,
@@ -190,14 +191,13 @@ def run_command(
     steady_timeout: float,
 ) -> None:
     """Run scenario files (or every *.yaml in folders) and exit with their verdict."""
-    from rich.console import Console
     from rich.markup import escape
 
     from harness.reports import write_reports
     from harness.runner import RunOptions, new_run_id, run_scenario
 
     plain = ci or _in_ci()
-    console = Console(no_color=plain, highlight=False, width=160 if plain else None)
+    console = make_console(no_color=plain, highlight=False)
     try:
         scenarios = load_all(paths, parse_vars(variables))
     except ScenarioError as exc:

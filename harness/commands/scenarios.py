@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from importlib import resources
 from pathlib import Path
 
 import click
 
+from harness.commands._console import make_console
 from harness.commands.run import report_problems
 from harness.plan import make_plan, render_plan
 from harness.scenario import ScenarioError, find_scenarios, json_schema, load_scenario, parse_vars
@@ -81,7 +81,6 @@ def plan_command(path: str, variables: tuple[str, ...]) -> None:
 @_VAR_OPTION
 def list_command(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
     """List scenarios (default: ./scenarios) with their length, faults and gates."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -99,7 +98,7 @@ def list_command(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
         faults = sum(len(p.faults) for p in s.phases)
         row = (s.name, str(file), str(len(s.phases)), f"{s.duration:g}", str(faults), str(len(s.gates)))
         table.add_row(*(escape(c) for c in row), escape(s.description.strip()))
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    make_console(highlight=False).print(table)
 
 
 @click.command("new")

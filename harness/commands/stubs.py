@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from harness.commands._console import make_console
 from stubs.ports import DEFAULT_BASE_PORT, ports_from
 
 if TYPE_CHECKING:
@@ -54,8 +55,6 @@ def serve(
     duration: float | None,
 ) -> None:
     """Start every stub (and the gateway), print where each listens, stop cleanly on Ctrl-C."""
-    from rich.console import Console
-
     from stubs.gateway.config import ConfigError
     from stubs.gateway.process import GatewayStartError
     from stubs.platform import Platform
@@ -71,7 +70,7 @@ def serve(
                 f"{item!r}: expected NAME=PORT with NAME in {sorted(ports)}", param_hint="--port"
             )
         ports[name] = int(value)
-    console = Console()
+    console = make_console()
     # Ctrl-C must work even when the shell started us with SIGINT ignored (a background job).
     previous = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm),

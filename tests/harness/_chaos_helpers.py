@@ -24,6 +24,7 @@ CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 def harness_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_STEP_SUMMARY", "HARNESS_TOXIPROXY")}
     env.pop("TOXIPROXY_URL", None)
+    env.pop("COLUMNS", None)  # output to a pipe: the harness picks its own width unless a test sets one
     env.update(extra)
     return env
 

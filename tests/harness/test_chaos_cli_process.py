@@ -1,10 +1,11 @@
-"""The ``harness`` command as a process: its entry points, what it imports, what it prints."""
+"""The ``harness`` command as a process: its entry points, what it imports, what and how wide it prints."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from _chaos_helpers import ROOT, harness_env, run_cli
@@ -91,6 +92,30 @@ def test_defaults_spelled_out_for_a_light_help_match_their_sources() -> None:
     assert tuple(kind.value for kind in ToxiproxyKind) == toxiproxy_client.KINDS
     shown = CliRunner().invoke(cli, ["cleanup", "--help"], terminal_width=200)
     assert f"[default: {DEFAULT_STATE_DIR}]" in shown.output
+
+
+def _write_scenario(folder: Path) -> Path:
+    path = folder / "a-scenario-file-whose-name-is-long-enough-to-need-more-than-eighty-columns.yaml"
+    path.write_text("version: 1\nname: wide\ndescription: short\nphases: [{name: a, duration: 1}]\n")
+    return path
+
+
+def test_output_to_a_pipe_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
+    path = _write_scenario(tmp_path)
+    assert len(str(path)) > 80
+    listed = run_cli("list", str(tmp_path))  # stdout is a pipe, COLUMNS unset
+    assert listed.returncode == 0, listed.stderr
+    [row] = [line for line in listed.stdout.splitlines() if "wide" in line]
+    assert str(path) in row and "short" in row  # the whole path, and the row, on one line
+
+
+def test_output_to_a_pipe_follows_columns_when_set(tmp_path: Path) -> None:
+    path = _write_scenario(tmp_path)
+    listed = run_cli("list", str(tmp_path), COLUMNS="100")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert "wide" in listed.stdout and str(path) not in listed.stdout  # folded into the 100 columns
 
 
 _FREE_PORTS = [
