@@ -46,6 +46,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -57,6 +58,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resilience._i18n import CATALOGS, DEFAULT_LANGUAGE, negotiate_language, register_messages
+from resilience._openapi import document_errors
 from resilience._payload import (
     ENVELOPE_MEDIA_TYPE,
     PROBLEM_MEDIA_TYPE,
@@ -585,3 +587,10 @@ def add_error_handlers(
             app.user_middleware.pop(0)
 
     app.build_middleware_stack = build_with_an_outer_layer  # type: ignore[method-assign]
+    if isinstance(app, FastAPI):
+        openapi = app.openapi
+
+        def openapi_with_our_errors() -> dict[str, Any]:
+            return document_errors(openapi(), validation_status)  # FastAPI caches; this is idempotent
+
+        app.openapi = openapi_with_our_errors  # type: ignore[method-assign]

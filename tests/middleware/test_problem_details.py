@@ -159,3 +159,25 @@ def test_pointers_address_the_request_not_pydantics_labels() -> None:
 def test_parameter_pointers_keep_the_name_and_list_indexes() -> None:
     errors = call_app(basket_app(), "GET", "/baskets?ids=1&ids=x&limit=some").json()["errors"]
     assert [(e["in"], e["pointer"]) for e in errors] == [("query", "/ids/1"), ("query", "/limit")]
+
+
+@pytest.mark.parametrize("validation_status", [400, 422])
+def test_openapi_documents_the_answers_actually_sent(validation_status: int) -> None:
+    app = FastAPI()
+
+    @app.post("/baskets")
+    async def create(basket: _Basket) -> None:
+        return None
+
+    add_error_handlers(app, validation_status=validation_status)
+    document = call_app(app, "GET", "/openapi.json").json()
+    responses = document["paths"]["/baskets"]["post"]["responses"]
+    assert set(responses) == {"200", str(validation_status), "default"}
+    for answer in (responses[str(validation_status)], responses["default"]):
+        assert answer["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}},
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}},
+        }
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and {"ErrorEnvelope", "ProblemDetails"} <= set(schemas)
+    assert call_app(app, "GET", "/openapi.json").json() == document  # rewritten once, stable

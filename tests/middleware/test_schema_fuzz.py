@@ -6,6 +6,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from ._app import make_app
 
@@ -13,6 +14,13 @@ from ._app import make_app
 schema = schemathesis.openapi.from_asgi("/openapi.json", make_app(reraise_unhandled=False)).exclude(
     path=["/upstream", "/stream"]
 )
+
+
+CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 def assert_one_of_two_formats(status: int, content_type: str, body: Any, request_id: str) -> None:
@@ -40,3 +48,5 @@ def test_every_answer_is_an_envelope_or_a_problem(case: schemathesis.Case) -> No
         assert_one_of_two_formats(response.status_code, content_type, body, request_id)
         if response.status_code >= 400:
             assert content_type == ("application/problem+json" if "problem" in accept else "application/json")
+        # ... and the app's OpenAPI document says so (validation status, both formats, ``default``).
+        case.validate_response(response, checks=CONFORMANCE)
