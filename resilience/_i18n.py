@@ -119,24 +119,33 @@ def negotiate_language(header: str | None, default: str = DEFAULT_LANGUAGE) -> s
 @functools.lru_cache(maxsize=512)
 def _negotiate(header: str, default: str, available: frozenset[str]) -> str:
     ranges: list[tuple[float, str]] = []
+    excluded: set[str] = set()
     for part in header.lower().split(",")[:_MAX_RANGES]:
         tag, _, params = part.partition(";")
         tag = tag.strip()
-        if not _RANGE_RE.fullmatch(tag):
+        quality = _quality(params) if params else 1.0
+        if not _RANGE_RE.fullmatch(tag) or quality is None:
             continue
-        quality = 1.0
-        if params:
-            match = _QUALITY_RE.fullmatch(params.strip().replace(" ", ""))
-            if match is None:
-                continue
-            quality = float(match.group(1))
         if quality > 0:
             ranges.append((quality, tag))
+        else:
+            excluded.add(tag)
     ranges.sort(key=lambda r: -r[0])  # stable: equal qualities keep header order
     for _, tag in ranges:
-        if tag == "*":
-            return default
+        if tag == "*":  # any language the client did not exclude, the default first
+            allowed = [lang for lang in (default, *sorted(available)) if lang not in excluded]
+            return allowed[0] if allowed else default
         for candidate in _truncations(tag):
-            if candidate in available:
+            if candidate in available and candidate not in excluded:
                 return candidate
     return default
+
+
+def _quality(params: str) -> float | None:
+    """The ``q`` parameter among others (``q=0.5;level=1``); 1 without one, ``None`` if malformed."""
+    for param in params.split(";"):
+        param = param.strip().replace(" ", "")
+        if param.startswith("q="):
+            match = _QUALITY_RE.fullmatch(param)
+            return float(match.group(1)) if match else None
+    return 1.0

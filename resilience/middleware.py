@@ -210,11 +210,11 @@ class _Formatter:
             }
         if outcome.status in _NO_BODY_STATUSES:
             return Response(status_code=outcome.status, headers=outcome.headers), outcome.unexpected
-        headers = {
-            **outcome.headers,
-            "Content-Language": CATALOGS.tag(language),
-            "Vary": "Accept, Accept-Language",
-        }
+        headers = {name: value for name, value in outcome.headers.items() if name.lower() != "vary"}
+        # The answer depends on these two; an HTTPException's own Vary (Cookie, ...) still holds.
+        vary = [value for name, value in outcome.headers.items() if name.lower() == "vary"]
+        headers["Vary"] = ", ".join([*vary, "Accept, Accept-Language"])
+        headers["Content-Language"] = CATALOGS.tag(language)
         if self.problem_details or (accept is not None and prefers_problem(accept)):
             document = self._problem(outcome, title, scope, request_id)
             media_type = PROBLEM_MEDIA_TYPE
@@ -233,7 +233,7 @@ class _Formatter:
         document: dict[str, Any] = {"type": problem_type, "title": title, "status": outcome.status}
         if outcome.detail:
             document["detail"] = outcome.detail
-        document["instance"] = scope.get("path", "")  # includes any root path (ASGI 3, Starlette 1)
+        document["instance"] = _public_path(scope)
         document["code"] = outcome.code
         document["request_id"] = request_id
         document.update(outcome.members)
@@ -290,6 +290,14 @@ class _Formatter:
             outcome.headers["Retry-After"] = str(seconds)
             outcome.members["retry_after"] = seconds
         return outcome
+
+
+def _public_path(scope: Scope) -> str:
+    """The path as the client sent it: servers put the root path in ``path`` (ASGI 3), while
+    ``FastAPI(root_path=...)`` only sets ``root_path``."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path if not root or path == root or path.startswith(root + "/") else root + path
 
 
 @functools.lru_cache(maxsize=128)

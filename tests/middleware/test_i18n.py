@@ -40,6 +40,10 @@ def restore_catalogs() -> Iterator[None]:
         ("", "en"),
         ("de;q=nonsense, fr;q=0.2", "fr"),  # malformed range skipped
         ("EN-gb", "en"),
+        ("en;q=0, *", "de"),  # the wildcard means any language but the excluded ones
+        ("en;q=0, de;q=0, *", "fr"),
+        ("de;q=0.5;level=1, fr;q=0.4", "de"),  # other parameters next to q are ignored
+        ("fr;level=1", "fr"),
     ],
 )
 def test_negotiation(header: str, language: str) -> None:

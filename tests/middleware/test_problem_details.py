@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import pytest
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from resilience.middleware import add_error_handlers
@@ -181,3 +181,19 @@ def test_openapi_documents_the_answers_actually_sent(validation_status: int) -> 
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas and {"ErrorEnvelope", "ProblemDetails"} <= set(schemas)
     assert call_app(app, "GET", "/openapi.json").json() == document  # rewritten once, stable
+
+
+@pytest.mark.parametrize(("root_path", "served_path"), [("/api", "/baskets/7"), ("/api", "/api/baskets/7")])
+def test_instance_is_the_path_the_client_used(root_path: str, served_path: str) -> None:
+    """``FastAPI(root_path=...)`` leaves it out of ``path``; servers (uvicorn --root-path) put it in."""
+    app = FastAPI(root_path=root_path)
+
+    @app.get("/baskets/{basket}")
+    async def basket(basket: int) -> None:
+        raise HTTPException(status_code=404, headers={"Vary": "Cookie"})
+
+    add_error_handlers(app, problem_details=True)
+    response = call_app(app, "GET", served_path)
+    assert response.status_code == 404
+    assert response.json()["instance"] == "/api/baskets/7"
+    assert response.headers["vary"] == "Cookie, Accept, Accept-Language"
