@@ -18,7 +18,7 @@ the bottleneck; rounds are paired as above, and each server's CPU time per reque
 server itself (its ``time.process_time()`` between blocks). Bounded: rounds x block requests per
 variant; about a minute and a half for both tables by default.
 
-    python bench/middleware.py [--block 25] [--rounds 200] [--http-rounds 300] [--http-block 240]
+    python bench/middleware.py [--block 25] [--rounds 200] [--http-rounds 300] [--http-block 240] [--cors]
 """
 
 from __future__ import annotations
@@ -162,10 +162,10 @@ CASES: list[tuple[str, str, str, bytes]] = [
 ]
 
 
-async def main(size: int, rounds: int, emit: Callable[[str], None]) -> None:
+async def main(size: int, rounds: int, emit: Callable[[str], None], extra: str = "") -> None:
     # Expected errors log at WARNING; keep them out of the timing and the terminal.
     logging.getLogger("resilience.middleware").setLevel(logging.CRITICAL)
-    apps = {variant: build(variant) for variant in VARIANTS}
+    apps = {variant: build(variant + extra) for variant in VARIANTS}
     for app in apps.values():  # build the middleware stacks and warm caches
         for _, method, path, body in CASES:
             await block(app, method, path, body, 50)
@@ -286,8 +286,8 @@ async def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
             await asyncio.sleep(0.05)
 
 
-async def over_http(size: int, rounds: int, emit: Callable[[str], None]) -> None:
-    servers = {variant: _serve(variant) for variant in VARIANTS}
+async def over_http(size: int, rounds: int, emit: Callable[[str], None], extra: str = "") -> None:
+    servers = {variant: _serve(variant + extra) for variant in VARIANTS}
     try:
         for process, port in servers.values():
             await _wait_ready(process, port)
@@ -338,11 +338,23 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=200, help="paired rounds (median reported)")
     parser.add_argument("--http-block", type=int, default=240, help="HTTP requests per variant per round")
     parser.add_argument("--http-rounds", type=int, default=300, help="paired HTTP rounds; 0 skips HTTP")
+    parser.add_argument("--cors", action="store_true", help="add CORSMiddleware to every variant")
+    parser.add_argument(
+        "--only",
+        metavar="VARIANT",
+        help="just run --block GET /ok requests on one variant (e.g. with+cors), for an instruction counter",
+    )
     args = parser.parse_args()
+    if args.only:
+        asyncio.run(block(build(args.only), "GET", "/ok", b"", args.block))
+        sys.exit(0)
     if args.block < 1 or args.rounds < 4 or args.http_block < _CONNECTIONS:
         parser.error(f"--block must be at least 1, --rounds at least 4, --http-block at least {_CONNECTIONS}")
     if 0 < args.http_rounds < 4:
         parser.error("--http-rounds must be 0 (skip) or at least 4")
-    asyncio.run(main(args.block, args.rounds, print))
+    extra = "+cors" if args.cors else ""
+    if args.cors:
+        print("every variant also has CORSMiddleware: add_error_handlers puts a second layer outermost\n")
+    asyncio.run(main(args.block, args.rounds, print, extra))
     if args.http_rounds:
-        asyncio.run(over_http(args.http_block, args.http_rounds, print))
+        asyncio.run(over_http(args.http_block, args.http_rounds, print, extra))

@@ -4,8 +4,11 @@ Two ways in:
 
 - :func:`add_error_handlers` (the seed's entry point) does the whole setup on a FastAPI or
   Starlette app: it appends :class:`ErrorHandlingMiddleware` as the innermost user middleware (so
-  CORS and other middleware still decorate its 500s) and registers :func:`http_exception_handler`
-  and :func:`validation_exception_handler` for ``HTTPException`` and ``RequestValidationError``.
+  CORS and other middleware still decorate its 500s), where it also does the job of Starlette's
+  ``ExceptionMiddleware``; puts a second layer outermost when the app has other middleware (their
+  errors answered, the id visible to them); registers :func:`http_exception_handler` and
+  :func:`validation_exception_handler` for ``HTTPException`` and ``RequestValidationError``; and
+  documents the answers in the app's OpenAPI schema.
 - :class:`ErrorHandlingMiddleware` is a pure ASGI middleware for any stack. Alone it covers
   request ids, the error taxonomy and unexpected exceptions; framework errors that the app's own
   exception handlers answer keep their format unless those two handlers are registered too. Put
@@ -47,7 +50,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -56,6 +59,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from resilience._i18n import CATALOGS, DEFAULT_LANGUAGE, negotiate_language, register_messages
 from resilience._openapi import document_errors
@@ -88,6 +92,7 @@ __all__ = [
     "http_exception_handler",
     "register_messages",
     "validation_exception_handler",
+    "websocket_validation_exception_handler",
 ]
 
 logger = logging.getLogger("resilience.middleware")
@@ -309,7 +314,8 @@ def _reason_phrase(status: int) -> str:
 
 
 def _errors_of(exc: Exception) -> list[Any]:
-    return list(exc.errors()) if isinstance(exc, RequestValidationError) else []
+    validation = (RequestValidationError, WebSocketRequestValidationError)
+    return list(exc.errors()) if isinstance(exc, validation) else []
 
 
 def _refuse_debug_in_production() -> None:
@@ -541,6 +547,16 @@ async def validation_exception_handler(request: Request, exc: Exception) -> Resp
     return await _handle(request, exc)
 
 
+async def websocket_validation_exception_handler(websocket: WebSocket, exc: Exception) -> None:
+    """Close with 1008 and ``VALIDATION_ERROR`` plus the offending pointers, never the input.
+
+    FastAPI's own handler puts pydantic's errors, rejected values included, in the close reason.
+    """
+    items = validation_items(_errors_of(exc), DEFAULT_LANGUAGE)
+    reason = " ".join(["VALIDATION_ERROR", *sorted({item["pointer"] for item in items})])
+    await websocket.close(code=1008, reason=reason.encode("utf-8")[:123].decode("utf-8", "ignore"))
+
+
 def add_error_handlers(
     app: Starlette,
     *,
@@ -583,6 +599,7 @@ def add_error_handlers(
     app.user_middleware.append(entry)
     app.add_exception_handler(HTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
+    app.add_exception_handler(WebSocketRequestValidationError, websocket_validation_exception_handler)
     build = app.build_middleware_stack
 
     def build_with_an_outer_layer() -> ASGIApp:

@@ -206,3 +206,18 @@ def test_around_anything_else_it_stays_a_layer_of_its_own() -> None:
     answer = TestClient(wrapped).get("/")
     assert (answer.status_code, answer.text) == (409, "x")
     assert answer.headers["x-request-id"]
+
+
+def test_websocket_validation_closes_without_echoing_the_input() -> None:
+    app = FastAPI()
+
+    @app.websocket("/feed")
+    async def feed(websocket: WebSocket, since: int, topic: str) -> None:
+        await websocket.accept()
+
+    add_error_handlers(app)
+    client = TestClient(app)
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/feed?since={SECRET}"):
+        pass
+    assert closed.value.code == 1008
+    assert closed.value.reason == "VALIDATION_ERROR /since /topic"
