@@ -183,6 +183,7 @@ def test_openapi_documents_the_answers_actually_sent(validation_status: int) -> 
     assert call_app(app, "GET", "/openapi.json").json() == document  # rewritten once, stable
 
 
+@pytest.mark.filterwarnings("ignore:The `root_path` parameter is deprecated")  # still used by apps
 @pytest.mark.parametrize(("root_path", "served_path"), [("/api", "/baskets/7"), ("/api", "/api/baskets/7")])
 def test_instance_is_the_path_the_client_used(root_path: str, served_path: str) -> None:
     """``FastAPI(root_path=...)`` leaves it out of ``path``; servers (uvicorn --root-path) put it in."""
