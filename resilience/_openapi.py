@@ -18,75 +18,85 @@ _FASTAPI_SCHEMAS = ("HTTPValidationError", "ValidationError")
 _METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 _STRING = {"type": "string"}
-_ITEMS = {"type": "array", "items": {"$ref": _REF + "ValidationItem"}}
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "ValidationItem": {
-        "title": "ValidationItem",
-        "type": "object",
-        "required": ["in", "pointer", "type", "message"],
-        "properties": {
-            "in": {"type": "string", "enum": ["body", "query", "path", "header", "cookie"]},
-            "pointer": {"type": "string", "description": "RFC 6901 JSON pointer to the offending field"},
-            "type": {"type": "string", "description": "pydantic's error type, e.g. missing"},
-            "message": {"type": "string"},
+
+
+def schemas(prefix: str = "") -> dict[str, dict[str, Any]]:
+    """The JSON schemas of the two formats, named ``prefix + ErrorEnvelope`` and so on."""
+    items = {"type": "array", "items": {"$ref": f"{_REF}{prefix}ValidationItem"}}
+    return {
+        f"{prefix}ValidationItem": {
+            "title": "ValidationItem",
+            "type": "object",
+            "required": ["in", "pointer", "type", "message"],
+            "properties": {
+                "in": {"type": "string", "enum": ["body", "query", "path", "header", "cookie"]},
+                "pointer": {"type": "string", "description": "RFC 6901 JSON pointer to the offending field"},
+                "type": {"type": "string", "description": "pydantic's error type, e.g. missing"},
+                "message": {"type": "string"},
+            },
         },
-    },
-    "ErrorEnvelope": {
-        "title": "ErrorEnvelope",
-        "type": "object",
-        "required": ["error", "request_id"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "description": "stable, never translated"},
-                    "message": {"type": "string", "description": "in the negotiated language"},
-                    "detail": _STRING,
-                    "context": {
-                        "type": "object",
-                        "properties": {
-                            "errors": {"type": "array", "items": {"$ref": _REF + "ValidationItem"}}
+        f"{prefix}ErrorEnvelope": {
+            "title": "ErrorEnvelope",
+            "type": "object",
+            "required": ["error", "request_id"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string", "description": "stable, never translated"},
+                        "message": {"type": "string", "description": "in the negotiated language"},
+                        "detail": _STRING,
+                        "context": {
+                            "type": "object",
+                            "properties": {"errors": items},
+                            "additionalProperties": True,
                         },
-                        "additionalProperties": True,
                     },
                 },
+                "request_id": _STRING,
             },
-            "request_id": _STRING,
         },
-    },
-    "ProblemDetails": {
-        "title": "ProblemDetails",
-        "description": "RFC 9457 problem details",
-        "type": "object",
-        "required": ["type", "title", "status", "code", "request_id"],
-        "properties": {
-            "type": _STRING,
-            "title": _STRING,
-            "status": {"type": "integer"},
-            "detail": _STRING,
-            "instance": _STRING,
-            "code": _STRING,
-            "request_id": _STRING,
-            "errors": _ITEMS,
+        f"{prefix}ProblemDetails": {
+            "title": "ProblemDetails",
+            "description": "RFC 9457 problem details",
+            "type": "object",
+            "required": ["type", "title", "status", "code", "request_id"],
+            "properties": {
+                "type": _STRING,
+                "title": _STRING,
+                "status": {"type": "integer"},
+                "detail": _STRING,
+                "instance": _STRING,
+                "code": _STRING,
+                "request_id": _STRING,
+                "errors": items,
+            },
+            "additionalProperties": True,
         },
-        "additionalProperties": True,
-    },
-}
+    }
 
 
-def _error_response(description: str) -> dict[str, Any]:
+def _error_response(description: str, prefix: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {
-            ENVELOPE_MEDIA_TYPE: {"schema": {"$ref": _REF + "ErrorEnvelope"}},
-            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF + "ProblemDetails"}},
+            ENVELOPE_MEDIA_TYPE: {"schema": {"$ref": f"{_REF}{prefix}ErrorEnvelope"}},
+            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"{_REF}{prefix}ProblemDetails"}},
         },
     }
 
 
 def document_errors(document: dict[str, Any], validation_status: int) -> dict[str, Any]:
-    """Rewrite ``document`` in place (idempotent): our validation status and formats, a ``default``."""
+    """Rewrite ``document`` in place (idempotent): our validation status and formats, a ``default``.
+
+    What the application declared itself stays: a response it documents for the validation
+    status, and its own schemas (ours are then named ``ResilienceErrorEnvelope`` and so on).
+    """
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    prefix = (
+        "" if all(components.get(name, body) == body for name, body in schemas().items()) else "Resilience"
+    )
     for item in document.get("paths", {}).values():
         for method, operation in item.items():
             if method not in _METHODS or not isinstance(operation, dict):
@@ -95,11 +105,10 @@ def document_errors(document: dict[str, Any], validation_status: int) -> dict[st
             fastapi_422 = responses.get("422", {}).get("content", {}).get(ENVELOPE_MEDIA_TYPE, {})
             if fastapi_422.get("schema", {}).get("$ref") == _FASTAPI_VALIDATION:
                 del responses["422"]
-                responses[str(validation_status)] = _error_response("Validation Error")
-            responses.setdefault("default", _error_response("Error"))
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update(SCHEMAS)
+                responses.setdefault(str(validation_status), _error_response("Validation Error", prefix))
+            responses.setdefault("default", _error_response("Error", prefix))
+    components.update(schemas(prefix))
     if _FASTAPI_VALIDATION not in repr(document.get("paths", {})):
         for name in _FASTAPI_SCHEMAS:
-            schemas.pop(name, None)
+            components.pop(name, None)
     return document

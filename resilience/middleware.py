@@ -50,6 +50,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi import exception_handlers as fastapi_handlers
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -108,6 +109,14 @@ _SCOPE_KEY = "resilience.errors"  # the formatter, for handlers inside the stack
 _HANDLERS_KEY = "starlette.exception_handlers"  # where Starlette's routes find the app's handlers
 _ID_KEY = "resilience.request_id"  # set by the outermost of our layers on a request
 _REPORTED_KEY = "resilience.reported"  # the exception one of our layers answered or logged
+_NOTE_PREFIX = "request_id: "
+_FRAMEWORK_HANDLERS = (
+    fastapi_handlers.http_exception_handler,
+    fastapi_handlers.request_validation_exception_handler,
+    fastapi_handlers.websocket_request_validation_exception_handler,
+)
+# Raised through ``send`` by Starlette's and FastAPI's body-size limits after they answered 413.
+_CONTROL_MODULES = frozenset({"starlette.middleware.body_limit", "fastapi._body_limit"})
 _LOG_LEVELS = {
     Severity.INFO: logging.INFO,
     Severity.WARNING: logging.WARNING,
@@ -165,14 +174,16 @@ class _Formatter:
         self.default_language = language
         self.problem_type_base = problem_type_base
 
-    def response(self, exc: Exception, scope: Scope, request_id: str) -> tuple[Response, bool]:
+    def response(
+        self, exc: Exception, scope: Scope, request_id: str, *, log: bool = True
+    ) -> tuple[Response, bool]:
         """The full answer for ``exc`` and whether it was unexpected; logs it with the request id.
 
         Never raises: if building the answer fails (a broken ``__str__``, a logging handler that
         raises), both errors are logged and the client gets the generic 500 envelope.
         """
         try:
-            return self._response(exc, scope, request_id)
+            return self._response(exc, scope, request_id, log)
         except Exception as failure:
             logger.critical(
                 "could not build the error answer for %s [request_id=%s]",
@@ -186,7 +197,7 @@ class _Formatter:
             body = _ENCODER.encode(document).encode("utf-8")
             return Response(body, 500, {"Content-Language": DEFAULT_LANGUAGE}, ENVELOPE_MEDIA_TYPE), True
 
-    def _response(self, exc: Exception, scope: Scope, request_id: str) -> tuple[Response, bool]:
+    def _response(self, exc: Exception, scope: Scope, request_id: str, log: bool) -> tuple[Response, bool]:
         accept = accept_language = content_type = None
         for name, value in scope.get("headers", ()):
             if name == b"accept":
@@ -195,7 +206,7 @@ class _Formatter:
                 accept_language = value.decode("latin-1")
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
-        outcome = self._classify(exc, scope, request_id)
+        outcome = self._classify(exc, scope, request_id, log)
         language = negotiate_language(accept_language, self.default_language)
         found = CATALOGS.lookup(language, outcome.code) or CATALOGS.lookup(language, f"HTTP_{outcome.status}")
         if found is not None:
@@ -244,12 +255,16 @@ class _Formatter:
         document.update(outcome.members)
         return document
 
-    def _classify(self, exc: Exception, scope: Scope, request_id: str) -> _Outcome:
+    def _classify(self, exc: Exception, scope: Scope, request_id: str, log: bool) -> _Outcome:
         where = f"{scope.get('method', '?')} {scope.get('path', '?')}"
         if isinstance(exc, RequestValidationError):
-            logger.debug("%s rejected by validation [request_id=%s]", where, request_id)
+            if log:
+                logger.debug("%s rejected by validation [request_id=%s]", where, request_id)
             return _Outcome(self.validation_status, "VALIDATION_ERROR")
         if isinstance(exc, HTTPException):
+            if log:  # the application chose this answer: no traceback
+                level = logging.WARNING if exc.status_code >= 500 else logging.DEBUG
+                logger.log(level, "HTTP %s on %s [request_id=%s]", exc.status_code, where, request_id)
             outcome = _Outcome(exc.status_code, f"HTTP_{exc.status_code}")
             outcome.headers.update(exc.headers or {})
             # The application wrote this detail for clients; 5xx details are still withheld.
@@ -261,24 +276,26 @@ class _Formatter:
             return outcome
         spec = error_spec(exc)
         if spec is None:
-            logger.error(
-                "unhandled %s on %s [request_id=%s]",
+            if log:
+                logger.error(
+                    "unhandled %s on %s [request_id=%s]",
+                    type(exc).__qualname__,
+                    where,
+                    request_id,
+                    exc_info=exc,
+                )
+            return _Outcome(500, "INTERNAL_SERVER_ERROR", unexpected=True)
+        if log:
+            logger.log(
+                _LOG_LEVELS[spec.severity],
+                "%s (%s) on %s [request_id=%s]: %s",
+                spec.code,
                 type(exc).__qualname__,
                 where,
                 request_id,
-                exc_info=exc,
+                exc,
+                exc_info=exc if spec.severity in (Severity.ERROR, Severity.CRITICAL) else None,
             )
-            return _Outcome(500, "INTERNAL_SERVER_ERROR", unexpected=True)
-        logger.log(
-            _LOG_LEVELS[spec.severity],
-            "%s (%s) on %s [request_id=%s]: %s",
-            spec.code,
-            type(exc).__qualname__,
-            where,
-            request_id,
-            exc,
-            exc_info=exc if spec.severity in (Severity.ERROR, Severity.CRITICAL) else None,
-        )
         outcome = _Outcome(spec.http_status, spec.code)
         if spec.expose_message:
             outcome.detail = exc.message if isinstance(exc, ResilienceError) else str(exc)
@@ -326,6 +343,15 @@ def _refuse_debug_in_production() -> None:
                 f"debug=True is refused: {name}={value!r} says this is production, and debug "
                 "answers would send exception text and tracebacks to clients"
             )
+
+
+def _note_request_id(exc: BaseException, request_id: str) -> None:
+    """Name the request in the server's own log of a re-raised error (tracebacks print notes).
+
+    Replaces an earlier such note: an exception instance raised again and again keeps one.
+    """
+    notes = [note for note in getattr(exc, "__notes__", ()) if not note.startswith(_NOTE_PREFIX)]
+    exc.__notes__ = [*notes, _NOTE_PREFIX + request_id]
 
 
 def _single(exc: Exception) -> Exception:
@@ -454,16 +480,21 @@ class ErrorHandlingMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as raised:
+            # An inner layer of ours (behind middleware that holds the response back, GZip) may
+            # have logged it already; a framework's control exception is not an error at all.
+            quiet = scope.get(_REPORTED_KEY) is _single(raised) or type(raised).__module__ in _CONTROL_MODULES
             if started:
-                if scope.get(_REPORTED_KEY) is not _single(raised):  # an inner layer of ours did
+                if not quiet:
                     scope[_REPORTED_KEY] = _single(raised)
                     logger.error(
-                        "error after the response started on %s %s [request_id=%s]",
+                        "error raised after the response started on %s %s [request_id=%s]",
                         scope.get("method"),
                         scope.get("path"),
                         request_id,
                         exc_info=raised,
                     )
+                if outermost:
+                    _note_request_id(raised, request_id)
                 raise
             failure: Exception = raised
             handler = self._app_handler(raised)
@@ -477,10 +508,12 @@ class ErrorHandlingMiddleware:
                         await answer(scope, receive, send_with_id)
                     raised.__traceback__ = None  # a reused exception instance would pile up tracebacks
                     return
-            response, unexpected = self.formatter.response(_single(failure), scope, request_id)
+            response, unexpected = self.formatter.response(_single(failure), scope, request_id, log=not quiet)
             await response(scope, receive, send_with_id)
             if unexpected and self._reraise:
                 scope[_REPORTED_KEY] = _single(failure)  # answered and logged: outer layers stay quiet
+                if outermost:
+                    _note_request_id(failure, request_id)
                 if failure is raised:
                     raise
                 raise failure from raised  # the app's handler failed on ``raised``
@@ -597,9 +630,15 @@ def add_error_handlers(
     ErrorHandlingMiddleware(app, **options)  # validate the options now, not on the first request
     entry = Middleware(ErrorHandlingMiddleware, **options)
     app.user_middleware.append(entry)
-    app.add_exception_handler(HTTPException, http_exception_handler)
-    app.add_exception_handler(RequestValidationError, validation_exception_handler)
-    app.add_exception_handler(WebSocketRequestValidationError, websocket_validation_exception_handler)
+    ours: dict[type[Exception], Any] = {
+        HTTPException: http_exception_handler,
+        RequestValidationError: validation_exception_handler,
+        WebSocketRequestValidationError: websocket_validation_exception_handler,
+    }
+    for exc_class, handler in ours.items():
+        # A handler the application registered itself stays; FastAPI's defaults are replaced.
+        if app.exception_handlers.get(exc_class) in (None, *_FRAMEWORK_HANDLERS):
+            app.add_exception_handler(exc_class, handler)
     build = app.build_middleware_stack
 
     def build_with_an_outer_layer() -> ASGIApp:

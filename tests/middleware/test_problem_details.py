@@ -198,3 +198,39 @@ def test_instance_is_the_path_the_client_used(root_path: str, served_path: str) 
     assert response.status_code == 404
     assert response.json()["instance"] == "/api/baskets/7"
     assert response.headers["vary"] == "Cookie, Accept, Accept-Language"
+
+
+class ProblemDetails(BaseModel):
+    """An application model that happens to share a name with ours."""
+
+    mine: int
+
+
+class BadInput(BaseModel):
+    reason: str
+
+
+def test_openapi_keeps_what_the_app_declared() -> None:
+    app = FastAPI()
+
+    @app.post("/own400", responses={400: {"model": BadInput, "description": "My bad input"}})
+    async def own400(basket: _Basket) -> None:
+        return None
+
+    @app.get("/pd")
+    async def pd() -> ProblemDetails:
+        return ProblemDetails(mine=1)
+
+    add_error_handlers(app)
+    document = call_app(app, "GET", "/openapi.json").json()
+    own = document["paths"]["/own400"]["post"]["responses"]
+    assert own["400"]["description"] == "My bad input"
+    assert own["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/BadInput"}
+    assert own["default"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/ResilienceProblemDetails"
+    }
+    schemas = document["components"]["schemas"]
+    assert schemas["ProblemDetails"]["properties"] == {"mine": {"title": "Mine", "type": "integer"}}
+    assert {"ResilienceErrorEnvelope", "ResilienceProblemDetails", "ResilienceValidationItem"} <= set(schemas)
+    assert "ErrorEnvelope" not in schemas
+    assert call_app(app, "GET", "/openapi.json").json() == document

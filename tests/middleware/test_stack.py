@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -15,12 +15,13 @@ import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -374,3 +375,93 @@ def test_a_mounted_app_with_its_own_handlers_shares_the_id(caplog: pytest.LogCap
     assert crashed.status_code == 500 and crashed.json()["request_id"] == crashed.headers["x-request-id"]
     records = [r for r in caplog.records if r.name == "resilience.middleware" and r.levelno >= logging.ERROR]
     assert len(records) == 1 and "after the response started" not in records[0].getMessage()
+
+
+def test_an_error_before_the_first_chunk_behind_gzip_is_answered_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """GZip holds the response start back, so the outer layer can still answer what the inner saw start."""
+    caplog.set_level(logging.INFO, logger="resilience.middleware")
+    app = FastAPI()
+
+    @app.get("/report")
+    async def report() -> StreamingResponse:
+        async def rows() -> AsyncIterator[bytes]:
+            raise RuntimeError(SECRET)
+            yield b""  # pragma: no cover - makes this an async generator
+
+        return StreamingResponse(rows())
+
+    add_error_handlers(app, reraise_unhandled=False)
+    app.add_middleware(GZipMiddleware, minimum_size=10)
+    response = call_app(app, "GET", "/report", headers={"accept-encoding": "gzip"})
+    assert response.status_code == 500 and response.json()["error"]["code"] == "INTERNAL_SERVER_ERROR"
+    records = [r for r in caplog.records if r.name == "resilience.middleware"]
+    assert len(records) == 1 and records[0].exc_info is not None
+
+
+def test_a_reraised_error_names_the_request_for_the_server_log() -> None:
+    app = cors_app(cors_first=True)
+    with TestClient(app) as client, pytest.raises(RuntimeError) as raised:
+        client.get("/boom", headers={"x-request-id": "note-1"})
+    assert raised.value.__notes__ == ["request_id: note-1"]
+    with TestClient(app) as client, pytest.raises(RuntimeError) as again:
+        client.get("/boom", headers={"x-request-id": "note-2"})
+    assert again.value.__notes__ == ["request_id: note-2"]
+
+
+def test_a_body_over_the_apps_limit_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="resilience.middleware")
+    app = FastAPI(max_body_size=16)
+
+    @app.post("/notes")
+    async def notes(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    add_error_handlers(app)
+    response = call_app(app, "POST", "/notes", content=b"x" * 64)
+    assert response.status_code == 413
+    assert [
+        r for r in caplog.records if r.name == "resilience.middleware" and r.levelno >= logging.ERROR
+    ] == []
+
+
+def test_http_exceptions_are_logged_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="resilience.middleware")
+    app = FastAPI()
+
+    @app.get("/maintenance")
+    async def maintenance() -> None:
+        raise HTTPException(status_code=503, detail="back at noon")
+
+    add_error_handlers(app)
+    response = call_app(app, "GET", "/maintenance", headers={"x-request-id": "h-503"})
+    assert response.status_code == 503 and "back at noon" not in response.text
+    call_app(app, "GET", "/nowhere")
+    levels = [
+        (r.levelno, r.getMessage(), r.exc_info) for r in caplog.records if r.name == "resilience.middleware"
+    ]
+    assert levels == [
+        (logging.WARNING, "HTTP 503 on GET /maintenance [request_id=h-503]", None),
+        (logging.DEBUG, levels[1][1], None),
+    ]
+    assert levels[1][1].startswith("HTTP 404 on GET /nowhere")
+
+
+def test_handlers_the_app_registered_before_stay() -> None:
+    app = FastAPI()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def own(request: Request, exc: StarletteHTTPException) -> PlainTextResponse:
+        return PlainTextResponse(f"own {exc.status_code}", status_code=exc.status_code)
+
+    @app.get("/needs-page")
+    async def needs_page(page: int) -> None:
+        return None
+
+    add_error_handlers(app)
+    missing = call_app(app, "GET", "/nowhere")
+    assert (missing.status_code, missing.text) == (404, "own 404")
+    assert missing.headers["x-request-id"]
+    invalid = call_app(app, "GET", "/needs-page?page=x")  # FastAPI's default was replaced by ours
+    assert invalid.status_code == 400 and invalid.json()["error"]["code"] == "VALIDATION_ERROR"
