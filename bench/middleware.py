@@ -16,7 +16,7 @@ its own uvicorn process on loopback (httptools and uvloop when installed, as in 
 by a raw-socket keep-alive client on several connections so that the server, not the client, is
 the bottleneck; rounds are paired as above, and each server's CPU time per request is read from the
 server itself (its ``time.process_time()`` between blocks). Bounded: rounds x block requests per
-variant; about a minute and a half for both tables by default.
+variant and case; about five minutes for both tables by default.
 
     python bench/middleware.py [--block 25] [--rounds 200] [--http-rounds 300] [--http-block 240] [--cors]
 """
@@ -233,6 +233,10 @@ def cpu() -> float:  # the server's own CPU clock, read between blocks
 uvicorn.run(app, fd={fd}, log_level="warning", access_log=False)
 """
 _REQUEST = b"GET /ok HTTP/1.1\r\nhost: bench\r\naccept-language: de-CH,de;q=0.9\r\n\r\n"
+HTTP_CASES = [
+    ("success GET /ok", _REQUEST),
+    ("error GET /missing", _REQUEST.replace(b"/ok", b"/missing")),  # HTTPException 404
+]
 _CONNECTIONS = 8
 
 
@@ -249,14 +253,14 @@ def _serve(variant: str) -> tuple[subprocess.Popen[bytes], int]:
 
 
 async def _connection(port: int, count: int, request: bytes = _REQUEST) -> bytes:
-    """``count`` sequential keep-alive requests on one connection, each answered 200; the last body."""
+    """``count`` sequential keep-alive requests on one connection, each answered 200 or 404; the last body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body = b""
     try:
         for _ in range(count):
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
+            if head[:12] not in (b"HTTP/1.1 200", b"HTTP/1.1 404"):
                 raise RuntimeError(f"unexpected answer: {head[:40]!r}")
             length = next(
                 int(line.split(b":", 1)[1])
@@ -286,42 +290,54 @@ async def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
             await asyncio.sleep(0.05)
 
 
+async def _http_rounds(
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]], request: bytes, size: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Paired shuffled rounds of ``request``: req/s and server CPU us per request, per variant."""
+    rates: dict[str, list[float]] = {v: [] for v in servers}
+    cpu: dict[str, list[float]] = {v: [] for v in servers}
+    per_connection = max(1, size // _CONNECTIONS)
+    count = per_connection * _CONNECTIONS
+    for _ in range(rounds):
+        order = list(servers.items())
+        random.shuffle(order)
+        for variant, (_, port) in order:
+            before, started = await _server_cpu(port), time.perf_counter()
+            await asyncio.gather(*(_connection(port, per_connection, request) for _ in range(_CONNECTIONS)))
+            elapsed = time.perf_counter() - started
+            cpu[variant].append((await _server_cpu(port) - before) / count * 1e6)
+            rates[variant].append(count / elapsed)
+    return rates, cpu
+
+
 async def over_http(size: int, rounds: int, emit: Callable[[str], None], extra: str = "") -> None:
     servers = {variant: _serve(variant + extra) for variant in VARIANTS}
+    results = {}
     try:
         for process, port in servers.values():
             await _wait_ready(process, port)
             await asyncio.gather(*(_connection(port, 100) for _ in range(_CONNECTIONS)))  # warm up
-        rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        per_connection = max(1, size // _CONNECTIONS)
-        count = per_connection * _CONNECTIONS
-        for _ in range(rounds):
-            order = list(servers.items())
-            random.shuffle(order)
-            for variant, (_, port) in order:
-                before, started = await _server_cpu(port), time.perf_counter()
-                await asyncio.gather(*(_connection(port, per_connection) for _ in range(_CONNECTIONS)))
-                elapsed = time.perf_counter() - started
-                cpu[variant].append((await _server_cpu(port) - before) / count * 1e6)
-                rates[variant].append(count / elapsed)
+        for label, request in HTTP_CASES:
+            results[label] = await _http_rounds(servers, request, size, rounds)
     finally:
         for process, _ in servers.values():
             process.terminate()
             process.wait(10)
     production = all(importlib.util.find_spec(name) for name in ("uvloop", "httptools"))
     stack = "uvloop + httptools" if production else "asyncio + h11"
+    count = max(1, size // _CONNECTIONS) * _CONNECTIONS
     emit(f"\nover HTTP: uvicorn ({stack}) on loopback, {_CONNECTIONS} keep-alive connections,")
-    emit(f"{rounds} paired rounds of {count} GET /ok per variant, shuffled order")
+    emit(f"{rounds} paired rounds of {count} requests per variant and case, shuffled order")
     emit("req/s and server CPU us per request are medians; costs are median paired ratios (IQR)\n")
-    emit(f"{'variant':<10}{'req/s':>8}{'rate cost':>26}{'CPU us':>9}{'CPU cost':>26}")
-    for variant in VARIANTS:
-        slower = [b / v for v, b in zip(rates[variant], rates["without"], strict=True)]
-        dearer = [v / b for v, b in zip(cpu[variant], cpu["without"], strict=True)]
-        emit(
-            f"{variant:<10}{statistics.median(rates[variant]):>8.0f}{_spread(slower):>26}"
-            f"{statistics.median(cpu[variant]):>9.1f}{_spread(dearer):>26}"
-        )
+    emit(f"{'case':<22}{'variant':<10}{'req/s':>8}{'rate cost':>26}{'CPU us':>9}{'CPU cost':>26}")
+    for label, (rates, cpu) in results.items():
+        for variant in VARIANTS:
+            slower = [b / v for v, b in zip(rates[variant], rates["without"], strict=True)]
+            dearer = [v / b for v, b in zip(cpu[variant], cpu["without"], strict=True)]
+            emit(
+                f"{label:<22}{variant:<10}{statistics.median(rates[variant]):>8.0f}{_spread(slower):>26}"
+                f"{statistics.median(cpu[variant]):>9.1f}{_spread(dearer):>26}"
+            )
 
 
 def _spread(ratios: list[float]) -> str:
