@@ -3,8 +3,9 @@
 It runs inside the error middleware (see :func:`resilience.dlq.app.create_app`), so the errors it
 raises are answered in the library's standard error envelope.
 
-- Authentication: every path except ``/health`` needs the key, as ``Authorization: Bearer <key>``
-  or ``X-API-Key: <key>`` (compared in constant time); otherwise 401 ``UNAUTHENTICATED``.
+- Authentication: every path except the probes ``/health`` and ``/ready`` needs the key, as
+  ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (compared in constant time); otherwise
+  401 ``UNAUTHENTICATED``.
 - Size: a body larger than ``max_body_bytes`` is refused with 413 ``PAYLOAD_TOO_LARGE``, from its
   ``Content-Length`` before reading, or while reading a chunked body (which is buffered, at most
   ``max_body_bytes``, and replayed to the app).
@@ -34,7 +35,7 @@ __all__ = [
     "require_json",
 ]
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/ready"})  # probes: orchestrators call them without the key
 
 
 class PayloadTooLargeError(errors.ResilienceError):
