@@ -34,8 +34,8 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point; usage lines say ``harness`` under ``python -m`` too."""
+    cli(prog_name="harness")
 
 
 if __name__ == "__main__":  # python -m harness.cli

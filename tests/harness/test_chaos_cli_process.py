@@ -53,6 +53,7 @@ def test_python_dash_m_is_the_harness_command(module: str) -> None:
     assert checked.stdout.startswith(f"ok  {scenario}: slow-dlq, 3 phases")
     broken = subprocess.run([*run, "no-such-command"], capture_output=True, text=True, timeout=120)
     assert broken.returncode == 2 and "No such command 'no-such-command'" in broken.stderr
+    assert broken.stderr.startswith("Usage: harness [OPTIONS] COMMAND [ARGS]...")
 
 
 def test_importing_the_cli_loads_no_web_stack_or_load_generator() -> None:
