@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness.defaults import DEFAULT_STATE_DIR
 from harness.events import (
     Broadcaster,
     EnvironmentReady,
@@ -64,7 +65,6 @@ from harness.toxiproxy.client import Proxy, ProxyNotFound, ToxiproxyError
 
 __all__ = ["DEFAULT_STATE_DIR", "Interrupted", "RunOptions", "new_run_id", "run_scenario"]
 
-DEFAULT_STATE_DIR = Path("reports") / ".state"
 _TICK_S = 1.0
 _ABORT_CHECK_S = 0.5
 _LOAD_WARMUP_S = 20.0  # longest wait for Locust's first sample and its users to spawn before t0

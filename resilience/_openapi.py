@@ -94,9 +94,8 @@ def document_errors(document: dict[str, Any], validation_status: int) -> dict[st
     status, and its own schemas (ours are then named ``ResilienceErrorEnvelope`` and so on).
     """
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    prefix = (
-        "" if all(components.get(name, body) == body for name, body in schemas().items()) else "Resilience"
-    )
+    ours = schemas()
+    prefix = "" if all(components.get(name, body) == body for name, body in ours.items()) else "Resilience"
     for item in document.get("paths", {}).values():
         for method, operation in item.items():
             if method not in _METHODS or not isinstance(operation, dict):
@@ -107,7 +106,7 @@ def document_errors(document: dict[str, Any], validation_status: int) -> dict[st
                 del responses["422"]
                 responses.setdefault(str(validation_status), _error_response("Validation Error", prefix))
             responses.setdefault("default", _error_response("Error", prefix))
-    components.update(schemas(prefix))
+    components.update(schemas(prefix) if prefix else ours)
     if _FASTAPI_VALIDATION not in repr(document.get("paths", {})):
         for name in _FASTAPI_SCHEMAS:
             components.pop(name, None)

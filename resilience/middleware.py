@@ -482,10 +482,11 @@ class ErrorHandlingMiddleware:
         except Exception as raised:
             # An inner layer of ours (behind middleware that holds the response back, GZip) may
             # have logged it already; a framework's control exception is not an error at all.
-            quiet = scope.get(_REPORTED_KEY) is _single(raised) or type(raised).__module__ in _CONTROL_MODULES
+            exc = _single(raised)
+            quiet = scope.get(_REPORTED_KEY) is exc or type(raised).__module__ in _CONTROL_MODULES
             if started:
                 if not quiet:
-                    scope[_REPORTED_KEY] = _single(raised)
+                    scope[_REPORTED_KEY] = exc
                     logger.error(
                         "error raised after the response started on %s %s [request_id=%s]",
                         scope.get("method"),
@@ -496,22 +497,22 @@ class ErrorHandlingMiddleware:
                 if outermost:
                     _note_request_id(raised, request_id)
                 raise
-            failure: Exception = raised
+            failure = raised
             handler = self._app_handler(raised)
             if handler is not None:
                 try:
                     answer = await _call_handler(handler, Request(scope, receive, send_with_id), raised)
                 except Exception as handler_failed:
-                    failure = handler_failed
+                    failure, exc = handler_failed, _single(handler_failed)
                 else:
                     if answer is not None:
                         await answer(scope, receive, send_with_id)
                     raised.__traceback__ = None  # a reused exception instance would pile up tracebacks
                     return
-            response, unexpected = self.formatter.response(_single(failure), scope, request_id, log=not quiet)
+            response, unexpected = self.formatter.response(exc, scope, request_id, log=not quiet)
             await response(scope, receive, send_with_id)
             if unexpected and self._reraise:
-                scope[_REPORTED_KEY] = _single(failure)  # answered and logged: outer layers stay quiet
+                scope[_REPORTED_KEY] = exc  # answered and logged: outer layers stay quiet
                 if outermost:
                     _note_request_id(failure, request_id)
                 if failure is raised:

@@ -26,6 +26,7 @@ from harness.events import (
 )
 from harness.result import ExitCode, RunResult, Status
 from harness.scenario import Scenario, ScenarioError, find_scenarios, load_scenario, parse_vars
+from harness.toxiproxy.defaults import ToxiproxyKind
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Progress", "load_all", "register", "report_problems", "results_table"]
 
-_STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ABORTED: "yellow", Status.ERROR: "magenta"}
 _WORST = (ExitCode.HARNESS_ERROR, ExitCode.ABORTED, ExitCode.FAILED, ExitCode.PASSED)
 
 
@@ -170,7 +170,7 @@ def _in_ci() -> bool:
 )
 @click.option(
     "--toxiproxy",
-    type=click.Choice(["url", "binary", "docker", "embedded"]),
+    type=click.Choice([kind.value for kind in ToxiproxyKind]),
     default=None,
     help="Force a Toxiproxy kind (default: TOXIPROXY_URL, then a binary, Docker, the embedded one).",
 )

@@ -11,14 +11,12 @@ import click
 
 from harness.commands._console import make_console
 from harness.commands.run import report_problems
+from harness.defaults import DEFAULT_STATE_DIR
 from harness.plan import make_plan, render_plan
 from harness.scenario import ScenarioError, find_scenarios, json_schema, load_scenario, parse_vars
 
 __all__ = ["register"]
 
-# harness.runner.DEFAULT_STATE_DIR, spelled out so that the help does not import the runner (and
-# with it httpx and the stubs); tests/harness/test_chaos_cli.py checks that the two agree.
-_DEFAULT_STATE_DIR = "reports/.state"
 
 _VAR_OPTION = click.option(
     "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} in scenarios."
@@ -130,7 +128,9 @@ def schema_command(output: str | None) -> None:
 
 
 @click.command("cleanup")
-@click.option("--state-dir", default=_DEFAULT_STATE_DIR, show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--state-dir", default=str(DEFAULT_STATE_DIR), show_default=True, type=click.Path(file_okay=False)
+)
 @click.option(
     "--toxiproxy-url", envvar="TOXIPROXY_URL", help="Also sweep this Toxiproxy for dead runs' proxies."
 )

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from harness.toxiproxy.defaults import DEFAULT_URL, ENV_URL, ToxiproxyKind
+
 if TYPE_CHECKING:
     from harness.toxiproxy.client import Proxy
 
-# The client and discovery import httpx, so they are imported by the commands themselves; the values
-# the options show in --help are spelled out here (tests/harness/test_chaos_cli.py checks they agree
-# with harness.toxiproxy.client.DEFAULT_URL, harness.toxiproxy.discovery.ENV_URL and ToxiproxyKind).
-DEFAULT_URL = "http://127.0.0.1:8474"
-ENV_URL = "TOXIPROXY_URL"
-KINDS = ("url", "binary", "docker", "embedded")
+# The client and discovery import httpx, so the commands import them themselves; --help only needs
+# the names in harness.toxiproxy.defaults.
+KINDS = tuple(kind.value for kind in ToxiproxyKind)
 
 _url_option = click.option(
     "--url",

@@ -29,6 +29,8 @@ from urllib.parse import quote
 
 import httpx
 
+from harness.toxiproxy.defaults import DEFAULT_URL
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
@@ -43,7 +45,6 @@ __all__ = [
     "ToxiproxyUnavailable",
 ]
 
-DEFAULT_URL = "http://127.0.0.1:8474"
 DEFAULT_TIMEOUT = 5.0  # seconds, per request (connect, read and write each)
 
 

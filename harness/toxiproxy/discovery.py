@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import os
 import shutil
 import socket
@@ -30,6 +29,7 @@ from typing import IO
 
 from harness.toxiproxy import docker as _docker
 from harness.toxiproxy.client import ToxiproxyClient, ToxiproxyError, ToxiproxyUnavailable
+from harness.toxiproxy.defaults import ENV_URL, ToxiproxyKind
 
 __all__ = [
     "ENV_IMAGE",
@@ -43,21 +43,11 @@ __all__ = [
     "choose_toxiproxy",
 ]
 
-ENV_URL = "TOXIPROXY_URL"
 ENV_PREFER = "HARNESS_TOXIPROXY"
 ENV_IMAGE = "TOXIPROXY_IMAGE"
 BINARY_NAME = "toxiproxy-server"
 START_TIMEOUT = 15.0  # seconds for a started server's /version to answer
 _HOST = "127.0.0.1"
-
-
-class ToxiproxyKind(enum.StrEnum):
-    """Where the Toxiproxy comes from."""
-
-    URL = "url"
-    BINARY = "binary"
-    DOCKER = "docker"
-    EMBEDDED = "embedded"
 
 
 @dataclasses.dataclass(frozen=True)
